@@ -1,0 +1,178 @@
+"""The ``alignlab`` command line: thin typer commands over the packages.
+
+Every command turns :class:`~alignlab.AlignlabError` into one line on stderr
+and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from alignlab._errors import AlignlabError
+
+app = typer.Typer(
+    name="alignlab",
+    help="A workbench for empirical alignment research on language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _quiet_transformers() -> None:
+    # transformers' per-tensor loading bars would bury our own progress display
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+@app.command()
+def models() -> None:
+    """List model specs and whether each is available offline."""
+    from alignlab.models import EMBEDDED_MODELS, cache_dir, is_available_offline
+    from alignlab.models._load import converted_dir
+
+    table = Table(title="Embedded models")
+    table.add_column("spec")
+    table.add_column("offline")
+    table.add_column("converted cache")
+    table.add_column("description")
+    for name, embedded in sorted(EMBEDDED_MODELS.items()):
+        available = is_available_offline(name)
+        cached = (converted_dir(name) / "config.json").is_file()
+        table.add_row(
+            name,
+            "[green]yes[/green]" if available else "[red]no[/red]",
+            "yes" if cached else "no (first load converts, ~40 s)",
+            embedded.description,
+        )
+    console.print(table)
+    console.print(
+        "Other specs: a local HF model directory; a hub id 'org/name' (needs the hub or its "
+        "cache); 'BASE+ADAPTER_DIR' (a PEFT LoRA adapter on a local base); an Inspect model "
+        "string such as 'openai/gpt-4o-mini' (eval only)."
+    )
+    console.print(f"Cache: {cache_dir()}")
+
+
+def _parse_task_args(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise AlignlabError(f"task argument '{pair}' is not of the form key=value")
+        args[key] = yaml.safe_load(value)
+    return args
+
+
+def _inspect_model(spec_text: str) -> str:
+    """The Inspect model string for a spec, loading local weights now for clear errors."""
+    from rich.status import Status
+
+    from alignlab.models import load_model, parse_spec
+
+    spec = parse_spec(spec_text)
+    if not spec.is_local:
+        return spec.raw
+    _quiet_transformers()
+    with Status(f"Loading {spec.raw} ...", console=err_console):
+        load_model(spec.raw)
+    return f"alignlab/{spec.raw}"
+
+
+def _resolve_task(name: str, task_args: dict[str, Any]) -> Any:
+    from alignlab.evals import TASKS
+
+    if name in TASKS:
+        try:
+            return TASKS[name](**task_args)
+        except TypeError as exc:
+            raise AlignlabError(f"bad task argument for '{name}': {exc}") from None
+    if "@" in name or name.endswith(".py") or "/" in name:
+        return name  # an Inspect task reference; Inspect resolves it
+    known = ", ".join(sorted(TASKS))
+    raise AlignlabError(f"unknown task '{name}'; built-in tasks: {known} (or FILE.py@task)")
+
+
+def _results_table(log: Any) -> Table:
+    table = Table(title=f"{log.eval.task} on {log.eval.model} ({log.status})")
+    table.add_column("scorer")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if log.results is not None:
+        for score in log.results.scores:
+            for metric_name, metric in score.metrics.items():
+                table.add_row(score.name, metric_name, f"{metric.value:.3f}")
+    return table
+
+
+@app.command("eval")
+def eval_command(
+    task: Annotated[str, typer.Argument(help="Built-in eval name, or an Inspect FILE.py@task.")],
+    model: Annotated[str, typer.Option(help="Model spec (see `alignlab models`).")] = "smollm2-135m",
+    limit: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N samples.")] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("-T", "--task-arg", help="Task argument key=value.")
+    ] = None,
+    log_dir: Annotated[Path, typer.Option(help="Where Inspect writes .eval logs.")] = Path("logs"),
+    seed: Annotated[int, typer.Option(help="Seed for sampled decoding.")] = 0,
+    display: Annotated[
+        str, typer.Option(help="Inspect display: full, rich, plain, log or none.")
+    ] = "rich",
+) -> None:
+    """Evaluate a model on a task; writes an Inspect .eval log and prints its metrics."""
+    from inspect_ai import eval as inspect_eval
+
+    task_obj = _resolve_task(task, _parse_task_args(task_arg or []))
+    inspect_model = _inspect_model(model)
+    max_connections = 512 if inspect_model.startswith("alignlab/") else None
+    logs = inspect_eval(
+        task_obj,
+        model=inspect_model,
+        limit=limit,
+        log_dir=str(log_dir),
+        seed=seed,
+        max_connections=max_connections,
+        display=display,  # type: ignore[arg-type]
+        log_format="eval",
+    )
+    for log in logs:
+        if log.status != "success":
+            message = log.error.message if log.error else log.status
+            raise AlignlabError(f"eval of '{task}' failed: {message.strip().splitlines()[-1]}")
+        console.print(_results_table(log))
+        console.print(f"log: {log.location}  (open with `inspect view --log-dir {log_dir}`)")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line."""
+    os.environ.setdefault("INSPECT_DISPLAY", "rich")
+    try:
+        app(standalone_mode=False)
+    except AlignlabError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
