@@ -32,8 +32,8 @@ def _quiet_transformers() -> None:
     # transformers' per-tensor loading bars would bury our own progress display
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 
 
 @app.command()
@@ -121,8 +121,12 @@ def _results_table(log: Any) -> Table:
 @app.command("eval")
 def eval_command(
     task: Annotated[str, typer.Argument(help="Built-in eval name, or an Inspect FILE.py@task.")],
-    model: Annotated[str, typer.Option(help="Model spec (see `alignlab models`).")] = "smollm2-135m",
-    limit: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N samples.")] = None,
+    model: Annotated[
+        str, typer.Option(help="Model spec (see `alignlab models`).")
+    ] = "smollm2-135m",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate only the first N samples.")
+    ] = None,
     task_arg: Annotated[
         list[str] | None, typer.Option("-T", "--task-arg", help="Task argument key=value.")
     ] = None,

@@ -14,8 +14,10 @@ def engine(tiny_model_dir: Path) -> Engine:
 
 def _prompts(engine: Engine, n: int) -> list[list[int]]:
     tok = engine.tokenizer
-    return [tok(f"Question {i}: " + "word " * (i % 7), add_special_tokens=False)["input_ids"]
-            for i in range(n)]
+    return [
+        tok(f"Question {i}: " + "word " * (i % 7), add_special_tokens=False)["input_ids"]
+        for i in range(n)
+    ]
 
 
 def test_greedy_matches_unbatched_hf_generate(engine: Engine) -> None:
@@ -25,9 +27,11 @@ def test_greedy_matches_unbatched_hf_generate(engine: Engine) -> None:
     for prompt, result in zip(prompts, batched, strict=True):
         with torch.inference_mode():
             reference = engine.model.generate(
-                torch.tensor([prompt]), max_new_tokens=6, do_sample=False,
+                torch.tensor([prompt]),
+                max_new_tokens=6,
+                do_sample=False,
                 pad_token_id=engine.pad_id,
-            )[0, len(prompt):].tolist()
+            )[0, len(prompt) :].tolist()
         eos_cut = next((i + 1 for i, t in enumerate(reference) if t in engine.eos_ids), None)
         assert result.token_ids == reference[:eos_cut]
         assert result.prompt_tokens == len(prompt)
@@ -44,7 +48,9 @@ def test_sampling_is_seeded_and_batch_independent(engine: Engine) -> None:
 
 
 def test_max_tokens_and_stop_reason(engine: Engine) -> None:
-    result = engine.generate([GenerationRequest(_prompts(engine, 1)[0], SamplingParams(max_new_tokens=3))])[0]
+    result = engine.generate(
+        [GenerationRequest(_prompts(engine, 1)[0], SamplingParams(max_new_tokens=3))]
+    )[0]
     assert len(result.token_ids) <= 3
     assert result.stop_reason in ("stop", "max_tokens")
     if result.stop_reason == "max_tokens":
@@ -62,7 +68,9 @@ def test_choice_scoring_matches_manual_loglik(engine: Engine) -> None:
     prompts = _prompts(engine, 5)
     tok = engine.tokenizer
     single = [tok(x, add_special_tokens=False)["input_ids"] for x in ("A", "B", "C")]
-    multi = [tok(x, add_special_tokens=False)["input_ids"] for x in ("yes it is", "no", "maybe so then")]
+    multi = [
+        tok(x, add_special_tokens=False)["input_ids"] for x in ("yes it is", "no", "maybe so then")
+    ]
     requests = [ChoiceRequest(p, single if i % 2 else multi) for i, p in enumerate(prompts)]
     results = engine.score_choices(requests)
     for request, result in zip(requests, results, strict=True):

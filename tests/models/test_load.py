@@ -39,7 +39,7 @@ def test_cached_embedded_config_has_no_quantization(smollm2_dir: Path) -> None:
 
 
 def test_missing_config(tmp_path: Path) -> None:
-    with pytest.raises(AlignlabError, match="no config.json"):
+    with pytest.raises(AlignlabError, match=r"no config\.json"):
         load_model(str(tmp_path), reuse=False)
 
 

@@ -110,7 +110,7 @@ class ChoiceResult:
 def _batches_by_budget(
     order: Sequence[int], lengths: Sequence[int], max_batch: int, max_tokens: int
 ) -> Iterator[list[int]]:
-    """Cut an ordering into batches of at most ``max_batch`` rows and ``max_tokens`` padded tokens."""
+    """Cut an ordering into batches of <= ``max_batch`` rows and <= ``max_tokens`` padded tokens."""
     batch: list[int] = []
     longest = 0
     for index in order:
@@ -156,7 +156,9 @@ class Engine:
         ids: set[int] = set()
         if self.tokenizer.eos_token_id is not None:
             ids.add(int(self.tokenizer.eos_token_id))
-        config_eos: Any = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        config_eos: Any = getattr(
+            getattr(self.model, "generation_config", None), "eos_token_id", None
+        )
         if isinstance(config_eos, int):
             ids.add(config_eos)
         elif isinstance(config_eos, list):
@@ -236,7 +238,9 @@ class Engine:
         stop_reason = ["max_tokens"] * len(batch)
         logits = out.logits[:, -1, :]
         for step in range(params.max_new_tokens):
-            tokens = self._pick(logits, params, [generators[i] for i in alive] if generators else None)
+            tokens = self._pick(
+                logits, params, [generators[i] for i in alive] if generators else None
+            )
             for row, token in enumerate(tokens.tolist()):
                 request_index = alive[row]
                 generated[request_index].append(token)
@@ -276,7 +280,7 @@ class Engine:
     def _result(
         self, request: GenerationRequest, tokens: list[int], reason: str, params: SamplingParams
     ) -> GenerationResult:
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        text = str(self.tokenizer.decode(tokens, skip_special_tokens=True))
         for stop in params.stop_seqs:
             cut = text.find(stop)
             if cut >= 0:
@@ -356,7 +360,9 @@ class Engine:
 
         lengths = [len(r.prompt_ids) for r in requests]
         order = sorted(members, key=lengths.__getitem__)
-        for batch in _batches_by_budget(order, lengths, 4 * self.max_batch_size, self.max_batch_tokens):
+        for batch in _batches_by_budget(
+            order, lengths, 4 * self.max_batch_size, self.max_batch_tokens
+        ):
             input_ids, attention = self._left_pad([requests[i].prompt_ids for i in batch])
             positions = (attention.cumsum(-1) - 1).clamp(min=0)
             out = self.model(
@@ -389,11 +395,16 @@ class Engine:
             scored[i] = 0
         lengths = [len(r[2]) for r in rows]
         order = sorted(range(len(rows)), key=lengths.__getitem__)
-        for batch in _batches_by_budget(order, lengths, 4 * self.max_batch_size, self.max_batch_tokens):
+        for batch in _batches_by_budget(
+            order, lengths, 4 * self.max_batch_size, self.max_batch_tokens
+        ):
             input_ids, attention = self._left_pad([rows[j][2] for j in batch])
             positions = (attention.cumsum(-1) - 1).clamp(min=0)
             out = self.model(
-                input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=False
+                input_ids=input_ids,
+                attention_mask=attention,
+                position_ids=positions,
+                use_cache=False,
             )
             log_probs = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
             targets = input_ids[:, 1:]

@@ -110,7 +110,7 @@ class _Batcher:
             taken, self.pending = self.pending, []
             try:
                 results = await asyncio.to_thread(self._run, [p.request for p in taken])
-            except BaseException as exc:  # noqa: BLE001 - hand the error to every waiter
+            except BaseException as exc:
                 for item in taken:
                     if not item.future.done():
                         item.future.set_exception(exc)

@@ -1,0 +1,119 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alignlab.cli import app
+
+ALIGNLAB = str(Path(sys.executable).parent / "alignlab")
+runner = CliRunner()
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ALIGNLAB, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_help_everywhere() -> None:
+    for args in ([], ["models"], ["eval"]):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_models_lists_embedded() -> None:
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert "smollm2-135m" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "nosuch-task"], "unknown task 'nosuch-task'; built-in tasks: sycophancy"),
+        (
+            ["eval", "sycophancy", "--model", "nosuch"],
+            "unknown model spec 'nosuch'; known models: smollm2-135m",
+        ),
+        (
+            ["eval", "sycophancy", "--model", "smollm2-135m+/no/such/adapter"],
+            "adapter directory '/no/such/adapter' does not exist",
+        ),
+        (["eval", "sycophancy", "-T", "split=dev"], "unknown split 'dev'"),
+        (["eval", "sycophancy", "-T", "splitdev"], "not of the form key=value"),
+        (["eval", "sycophancy", "-T", "colour=red"], "bad task argument for 'sycophancy'"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], message: str) -> None:
+    result = _run(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+
+
+def test_corrupt_weights_one_line(tiny_model_copy: Path) -> None:
+    for weights in tiny_model_copy.glob("*.safetensors"):
+        weights.write_bytes(b"garbage")
+    result = _run("eval", "sycophancy", "--model", str(tiny_model_copy))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "missing or corrupt weights" in result.stderr
+
+
+def test_eval_tiny_model_writes_eval_log(tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "sycophancy",
+            "--model",
+            str(tiny_model_dir),
+            "--limit",
+            "6",
+            "--log-dir",
+            str(tmp_path),
+            "--display",
+            "none",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "sycophancy_rate" in result.output
+    logs = list(tmp_path.glob("*.eval"))
+    assert len(logs) == 1
+    from inspect_ai.log import read_eval_log
+
+    log = read_eval_log(str(logs[0]))
+    assert log.status == "success" and log.eval.model == f"alignlab/{tiny_model_dir}"
+
+
+@pytest.mark.integration
+def test_real_model_eval_fully_offline(
+    smollm2_dir: Path, tmp_path: Path, no_network: list[object]
+) -> None:
+    """The whole `alignlab eval` run with every non-loopback connection raising."""
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "sycophancy",
+            "--model",
+            "smollm2-135m",
+            "--limit",
+            "12",
+            "--log-dir",
+            str(tmp_path),
+            "--display",
+            "none",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert no_network == []
+    from inspect_ai.log import read_eval_log
+
+    [log_path] = list(tmp_path.glob("*.eval"))
+    log = read_eval_log(str(log_path))
+    assert log.results is not None and log.samples is not None
+    assert len(log.samples) == 12
+    assert all(s.output.usage is not None for s in log.samples)
