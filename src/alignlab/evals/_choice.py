@@ -12,11 +12,15 @@ parsed for a letter.  Either way the chosen letter ends up in
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from inspect_ai.model import GenerateConfig, get_model
 from inspect_ai.scorer import Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from alignlab._errors import AlignlabError
+
+AnswerMode = Literal["auto", "loglik", "generate"]
 
 LETTERS = "ABCDEFGHIJ"
 CHOICES_KEY = "alignlab_choices"
@@ -62,16 +66,24 @@ def uses_choice_scoring(model_name: str) -> bool:
 
 
 @solver
-def choice_answer(template: str = DEFAULT_TEMPLATE, max_tokens: int = 16) -> Solver:
+def choice_answer(
+    template: str = DEFAULT_TEMPLATE, max_tokens: int = 16, mode: AnswerMode = "auto"
+) -> Solver:
     """Ask a multiple-choice question and record the chosen letter.
 
     Args:
         template: Prompt template with ``{question}`` and ``{options}``.
-        max_tokens: Reply length for providers without choice scoring.
+        max_tokens: Reply length when generating.
+        mode: ``loglik`` scores options by log-likelihood (alignlab provider only),
+            ``generate`` generates a reply and parses a letter, ``auto`` picks
+            ``loglik`` where the provider offers it.
 
     Returns:
         A solver that sets ``state.output`` to the chosen letter.
     """
+
+    if mode not in ("auto", "loglik", "generate"):
+        raise AlignlabError(f"unknown answer mode '{mode}'; choose auto, loglik or generate")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         options = [choice.value for choice in state.choices]
@@ -80,7 +92,8 @@ def choice_answer(template: str = DEFAULT_TEMPLATE, max_tokens: int = 16) -> Sol
             question=state.user_prompt.text, options=format_options(options)
         )
         model = get_model()
-        if uses_choice_scoring(str(state.model)):
+        loglik = mode == "loglik" or (mode == "auto" and uses_choice_scoring(str(state.model)))
+        if loglik:
             config = GenerateConfig(extra_body={CHOICES_KEY: letters})
         else:
             config = GenerateConfig(max_tokens=max_tokens)
