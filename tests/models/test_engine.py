@@ -12,16 +12,20 @@ def engine(tiny_model_dir: Path) -> Engine:
     return Engine(loaded.model, loaded.tokenizer, max_batch_size=4, max_batch_tokens=256)
 
 
-def _prompts(engine: Engine, n: int) -> list[list[int]]:
+def _prompts(engine: Engine, n: int, shared: str = "") -> list[list[int]]:
     tok = engine.tokenizer
     return [
-        tok(f"Question {i}: " + "word " * (i % 7), add_special_tokens=False)["input_ids"]
+        tok(shared + f"Question {i}: " + "word " * (i % 7), add_special_tokens=False)["input_ids"]
         for i in range(n)
     ]
 
 
-def test_greedy_matches_unbatched_hf_generate(engine: Engine) -> None:
-    prompts = _prompts(engine, 9)
+SHARED = "You are a careful assistant. Read the question below and answer it well.\n"
+
+
+@pytest.mark.parametrize("shared", ["", SHARED], ids=["no-shared-prefix", "shared-prefix"])
+def test_greedy_matches_unbatched_hf_generate(engine: Engine, shared: str) -> None:
+    prompts = _prompts(engine, 9, shared)
     params = SamplingParams(max_new_tokens=6)
     batched = engine.generate([GenerationRequest(p, params) for p in prompts])
     for prompt, result in zip(prompts, batched, strict=True):
@@ -64,8 +68,9 @@ def _manual_logprob(engine: Engine, prompt: list[int], option: list[int]) -> flo
     return sum(float(log_probs[len(prompt) - 1 + k, t]) for k, t in enumerate(option))
 
 
-def test_choice_scoring_matches_manual_loglik(engine: Engine) -> None:
-    prompts = _prompts(engine, 5)
+@pytest.mark.parametrize("shared", ["", SHARED], ids=["no-shared-prefix", "shared-prefix"])
+def test_choice_scoring_matches_manual_loglik(engine: Engine, shared: str) -> None:
+    prompts = _prompts(engine, 6, shared)
     tok = engine.tokenizer
     single = [tok(x, add_special_tokens=False)["input_ids"] for x in ("A", "B", "C")]
     multi = [

@@ -81,7 +81,6 @@ def choice_answer(
     Returns:
         A solver that sets ``state.output`` to the chosen letter.
     """
-
     if mode not in ("auto", "loglik", "generate"):
         raise AlignlabError(f"unknown answer mode '{mode}'; choose auto, loglik or generate")
 

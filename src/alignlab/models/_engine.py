@@ -107,6 +107,22 @@ class ChoiceResult:
         return max(range(len(self.logprobs)), key=self.logprobs.__getitem__)
 
 
+MIN_SHARED_PREFIX = 4
+"""Shorter shared prefixes are not worth a separate forward pass."""
+
+
+def _common_prefix_len(rows: Sequence[Sequence[int]]) -> int:
+    """Length of the longest prefix shared by every row."""
+    first = rows[0]
+    length = min(len(r) for r in rows)
+    for row in rows[1:]:
+        k = 0
+        while k < length and row[k] == first[k]:
+            k += 1
+        length = k
+    return length
+
+
 def _batches_by_budget(
     order: Sequence[int], lengths: Sequence[int], max_batch: int, max_tokens: int
 ) -> Iterator[list[int]]:
@@ -211,26 +227,62 @@ class Engine:
                 attention[i, width - len(row) :] = 1
         return input_ids.to(self.device), attention.to(self.device)
 
-    def _generate_batch(
-        self, batch: Sequence[GenerationRequest], params: SamplingParams
-    ) -> list[GenerationResult]:
+    def _prefill(
+        self, rows: Sequence[Sequence[int]], max_prefix: int, logits_to_keep: int
+    ) -> tuple[Any, Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the prompt forward pass, computing a prefix shared by all rows only once.
+
+        Chat prompts share the template's opening (system prompt, role tags): its
+        keys and values are computed for one row and repeated across the batch.
+
+        Args:
+            rows: Token ids per row.
+            max_prefix: Upper bound on the shared prefix length.
+            logits_to_keep: Passed to the model (0: logits at every suffix position).
+
+        Returns:
+            ``(model_output, cache, attention_mask, position_ids, suffix_ids)``; the
+            mask spans prefix and suffix, the rest only the (left-padded) suffix.
+        """
         import torch
         from transformers import DynamicCache
 
-        input_ids, attention = self._left_pad([r.prompt_ids for r in batch])
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        generators = None
-        if not params.greedy:
-            generators = [torch.Generator(device="cpu").manual_seed(r.seed) for r in batch]
+        prefix_len = min(_common_prefix_len(rows), max_prefix)
         cache = DynamicCache()
+        if len(rows) < 2 or prefix_len < MIN_SHARED_PREFIX:
+            prefix_len = 0
+        else:
+            prefix = torch.tensor([list(rows[0][:prefix_len])], device=self.device)
+            self.model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache.batch_repeat_interleave(len(rows))
+        suffix_ids, suffix_attention = self._left_pad([r[prefix_len:] for r in rows])
+        attention = torch.cat(
+            [suffix_attention.new_ones((len(rows), prefix_len)), suffix_attention], dim=1
+        )
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)[:, prefix_len:]
         out = self.model(
-            input_ids=input_ids,
+            input_ids=suffix_ids,
             attention_mask=attention,
             position_ids=positions,
             past_key_values=cache,
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=logits_to_keep,
         )
+        return out, cache, attention, positions, suffix_ids
+
+    def _generate_batch(
+        self, batch: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[GenerationResult]:
+        import torch
+
+        rows = [r.prompt_ids for r in batch]
+        # keep at least one token of every prompt out of the shared prefix
+        out, cache, attention, positions, _ = self._prefill(
+            rows, max_prefix=min(len(r) for r in rows) - 1, logits_to_keep=1
+        )
+        generators = None
+        if not params.greedy:
+            generators = [torch.Generator(device="cpu").manual_seed(r.seed) for r in batch]
         alive = list(range(len(batch)))  # batch row -> request index
         next_pos = positions[:, -1] + 1
         generated: list[list[int]] = [[] for _ in batch]
@@ -363,14 +415,9 @@ class Engine:
         for batch in _batches_by_budget(
             order, lengths, 4 * self.max_batch_size, self.max_batch_tokens
         ):
-            input_ids, attention = self._left_pad([requests[i].prompt_ids for i in batch])
-            positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            out = self.model(
-                input_ids=input_ids,
-                attention_mask=attention,
-                position_ids=positions,
-                use_cache=False,
-                logits_to_keep=1,
+            rows = [requests[i].prompt_ids for i in batch]
+            out, _, _, _, _ = self._prefill(
+                rows, max_prefix=min(len(r) for r in rows) - 1, logits_to_keep=1
             )
             log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
             for row, i in enumerate(batch):
@@ -398,18 +445,18 @@ class Engine:
         for batch in _batches_by_budget(
             order, lengths, 4 * self.max_batch_size, self.max_batch_tokens
         ):
-            input_ids, attention = self._left_pad([rows[j][2] for j in batch])
-            positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            out = self.model(
-                input_ids=input_ids,
-                attention_mask=attention,
-                position_ids=positions,
-                use_cache=False,
+            # the logits that predict each option's first token must lie in the suffix
+            max_prefix = min(
+                len(rows[j][2]) - len(requests[rows[j][0]].option_ids[rows[j][1]]) - 1
+                for j in batch
+            )
+            out, _, _, _, suffix_ids = self._prefill(
+                [rows[j][2] for j in batch], max_prefix=max_prefix, logits_to_keep=0
             )
             log_probs = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
-            targets = input_ids[:, 1:]
+            targets = suffix_ids[:, 1:]
             token_lp = log_probs.gather(-1, targets[..., None]).squeeze(-1)
-            width = input_ids.shape[1]
+            width = suffix_ids.shape[1]
             for row, j in enumerate(batch):
                 i, k, ids = rows[j]
                 option_len = len(requests[i].option_ids[k])
