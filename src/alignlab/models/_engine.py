@@ -167,6 +167,8 @@ class Engine:
         pad = tokenizer.pad_token_id
         self.pad_id: int = int(pad if pad is not None else tokenizer.eos_token_id)
         self.eos_ids: frozenset[int] = self._eos_ids()
+        self.reused_prefix_tokens = 0
+        """Prompt tokens whose forward pass was skipped by prefix sharing (a counter)."""
 
     def _eos_ids(self) -> frozenset[int]:
         ids: set[int] = set()
@@ -255,6 +257,7 @@ class Engine:
             prefix = torch.tensor([list(rows[0][:prefix_len])], device=self.device)
             self.model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
             cache.batch_repeat_interleave(len(rows))
+            self.reused_prefix_tokens += prefix_len * (len(rows) - 1)
         suffix_ids, suffix_attention = self._left_pad([r[prefix_len:] for r in rows])
         attention = torch.cat(
             [suffix_attention.new_ones((len(rows), prefix_len)), suffix_attention], dim=1
