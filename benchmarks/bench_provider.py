@@ -43,14 +43,18 @@ MAX_NEW = 24
 RESULTS = Path(__file__).parent / "results" / "provider.json"
 
 
-def matmul_peak_flops(size: int = 2048, repeats: int = 20) -> float:
+def matmul_peak_flops(size: int = 2048, repeats: int = 10, trials: int = 5) -> float:
+    """Best fp32 matmul rate over several trials (a peak is a best case, not an average)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     for _ in range(3):
         a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(trials):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start))
+    return best
 
 
 def prompts() -> list[str]:
@@ -139,6 +143,7 @@ def main() -> None:
         raw_s = raw_generate(weights_dir, texts)
         choice_s, _ = timed_eval(mc_task("loglik"), ours_model, 512, logs)
         parse_s, _ = timed_eval(mc_task("generate"), ours_model, 512, logs)
+    peak = max(peak, matmul_peak_flops())  # again at the end: the machine's load varies
 
     rates = {
         name: N_SAMPLES / s
