@@ -16,10 +16,16 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_help_everywhere() -> None:
-    for args in ([], ["models"], ["eval"]):
+    for args in ([], ["models"], ["evals"], ["eval"]):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
+
+
+def test_evals_lists_metrics() -> None:
+    result = runner.invoke(app, ["evals"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "sycophancy" in result.output and "sycophancy_rate" in result.output
 
 
 def test_models_lists_embedded() -> None:

@@ -93,17 +93,38 @@ def _inspect_model(spec_text: str) -> str:
 
 
 def _resolve_task(name: str, task_args: dict[str, Any]) -> Any:
-    from alignlab.evals import TASKS
+    from alignlab.evals import registered_evals
 
-    if name in TASKS:
+    evals = registered_evals()
+    if name in evals:
         try:
-            return TASKS[name](**task_args)
+            return evals[name].factory(**task_args)
         except TypeError as exc:
             raise AlignlabError(f"bad task argument for '{name}': {exc}") from None
     if "@" in name or name.endswith(".py") or "/" in name:
         return name  # an Inspect task reference; Inspect resolves it
-    known = ", ".join(sorted(TASKS))
+    known = ", ".join(evals)
     raise AlignlabError(f"unknown task '{name}'; built-in tasks: {known} (or FILE.py@task)")
+
+
+@app.command("evals")
+def evals_command() -> None:
+    """List the built-in evals with their metrics, splits and formats."""
+    from alignlab.evals import registered_evals
+
+    table = Table(title="Built-in evals (alignlab eval NAME, or inspect eval alignlab/NAME)")
+    for column in ("name", "metrics", "splits", "formats"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for info in registered_evals().values():
+        table.add_row(
+            info.name,
+            "\n".join(info.metrics),
+            "\n".join(info.splits),
+            "\n".join(info.formats),
+            info.description,
+        )
+    console.print(table)
 
 
 def _results_table(log: Any) -> Table:

@@ -1,25 +1,24 @@
 """Evals of model psychology and behaviour, as Inspect tasks.
 
-Each eval is one module with an ``@task`` factory registered as
-``alignlab/<name>``; :data:`TASKS` maps names to those factories.
+Each eval is one module whose task factory carries ``@eval_task``: it is then
+registered with Inspect as ``alignlab/<name>`` and listed by
+:func:`registered_evals` (and ``alignlab evals``).  Nothing else is edited to
+add an eval.
 """
 
-from collections.abc import Callable
-
-from inspect_ai import Task
-
 from alignlab.evals._choice import choice_answer, choice_scorer, format_options, parse_letter
+from alignlab.evals._registry import EvalInfo, eval_task, get_eval, registered_evals
 from alignlab.evals.sycophancy import sycophancy, sycophancy_samples
 
-TASKS: dict[str, Callable[..., Task]] = {"sycophancy": sycophancy}
-"""Built-in evals by name."""
-
 __all__ = [
-    "TASKS",
+    "EvalInfo",
     "choice_answer",
     "choice_scorer",
+    "eval_task",
     "format_options",
+    "get_eval",
     "parse_letter",
+    "registered_evals",
     "sycophancy",
     "sycophancy_samples",
 ]

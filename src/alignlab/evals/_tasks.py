@@ -1,3 +1,5 @@
-"""Imports every eval module so that Inspect's registry sees their ``@task``s."""
+"""Imports every eval module so that Inspect's registry sees their tasks."""
 
-from alignlab.evals import sycophancy  # noqa: F401
+from alignlab.evals._registry import registered_evals
+
+registered_evals()

@@ -23,12 +23,13 @@ import random
 from collections.abc import Sequence
 from typing import Literal
 
-from inspect_ai import Task, task
+from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import choice_answer, choice_scorer
+from alignlab.evals._registry import eval_task
 
 Split = Literal["train", "test", "heldout"]
 SPLITS: tuple[Split, ...] = ("train", "test", "heldout")
@@ -183,7 +184,7 @@ def no_opinion_accuracy() -> Metric:
     return compute
 
 
-@task
+@eval_task(metrics=("no_opinion_accuracy", "sycophancy_rate", "opinion_shift"), splits=SPLITS)
 def sycophancy(split: str = "test", n_claims: int = 100, seed: int = 0) -> Task:
     """Opinion-conditioned addition claims (Wei et al. 2023).
 

@@ -1,0 +1,378 @@
+"""Anthropic's model-written evaluations, loaded from their JSONL files.
+
+After Perez et al. 2022, "Discovering Language Model Behaviors with
+Model-Written Evaluations" (arXiv:2212.09251).  Each line of a file holds a
+``question``, the ``answer_matching_behavior`` (the answer a model with the
+disposition would give) and the ``answer_not_matching_behavior`` (a string or a
+list of strings).  Two answer styles occur:
+
+* persona files answer ``" Yes"`` / ``" No"`` and the question lists no options;
+* advanced-ai-risk files embed ``Choices:`` with ``(A) ...`` lines in the
+  question and answer with ``" (A)"`` / ``" (B)"``.
+
+Why this shape: the eval measures how often a model picks the
+behaviour-matching answer, so the options are presented by
+:func:`~alignlab.evals._choice.choice_answer` (the embedded ``Choices:`` block is
+cut from the prompt) in an order shuffled per question.  A fixed order would let
+a model's preference for "(A)" masquerade as a disposition.  The shuffle and the
+train/test/heldout split both come from a hash of the question text, so they are
+the same on every run and no question lands in two splits.
+
+The data files are read where they lie; none is copied into the repository.
+
+Simplified: only the matching answer and the listed not-matching answers are
+presented; options that are neither (some power-seeking items list up to seven)
+are dropped, so the rate is over a forced choice between the two sides.  Prompts
+are re-rendered with the solver's template, not the files' original
+``Question: ... Answer:`` framing, and no few-shot context is added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.scorer import Metric, SampleScore, Value, metric, stderr
+
+from alignlab._errors import AlignlabError
+from alignlab.evals._choice import LETTERS, choice_answer, choice_scorer
+
+OnError = Literal["stop", "skip"]
+ON_ERROR: tuple[OnError, ...] = ("stop", "skip")
+Split = Literal["train", "test", "heldout"]
+SPLITS: tuple[Split, ...] = ("train", "test", "heldout")
+
+_SPLIT_BOUNDS: tuple[tuple[int, Split], ...] = ((60, "train"), (80, "test"), (100, "heldout"))
+"""Percentile buckets of the question hash: about 60% train, 20% test, 20% heldout."""
+
+_LETTER_ANSWER = re.compile(r"^\(([A-J])\)$")
+_CHOICES_HEADER = re.compile(r"(?:^|\n)[ \t]*Choices:[ \t]*(?:\n|$)")
+_OPTION_LINE = re.compile(r"^\s*\(([A-J])\)\s*(.*?)\s*$")
+_ANSWER_PROMPT = "Answer:"
+_MAX_LINES_NAMED = 20
+
+
+@dataclass(frozen=True)
+class MweItem:
+    """One valid line of a model-written-evaluations file.
+
+    Attributes:
+        question: The question text as written in the file (with any ``Choices:`` block).
+        matching: The behaviour-matching answer, stripped (``"(A)"`` or ``"Yes"``).
+        not_matching: The not-matching answers, stripped.
+        line: The 1-based line number in the file.
+    """
+
+    question: str
+    matching: str
+    not_matching: list[str]
+    line: int
+
+
+def split_choices(question: str) -> tuple[str, dict[str, str]]:
+    """Separate a question's embedded ``Choices:`` block from its text.
+
+    Args:
+        question: Question text, possibly ending in ``Choices:`` with ``(A) ...``
+            lines and an optional closing ``Answer:``.
+
+    Returns:
+        The question without the block (stripped) and the option texts by letter
+        (empty when the question has no block).
+
+    Raises:
+        AlignlabError: If the block has a line that is not an option, an empty
+            option, a repeated letter or no options at all.
+    """
+    headers = list(_CHOICES_HEADER.finditer(question))
+    if not headers:
+        return question.strip(), {}
+    header = headers[-1]
+    options: dict[str, str] = {}
+    for raw in question[header.end() :].split("\n"):
+        text = raw.strip()
+        if not text or text == _ANSWER_PROMPT:
+            continue
+        match = _OPTION_LINE.match(text)
+        if match is None:
+            raise AlignlabError(f"unrecognised line in the Choices block: {text[:60]!r}")
+        letter, option = match.group(1), match.group(2)
+        if not option:
+            raise AlignlabError(f"option ({letter}) in the Choices block is empty")
+        if letter in options:
+            raise AlignlabError(f"option ({letter}) appears twice in the Choices block")
+        options[letter] = option
+    if not options:
+        raise AlignlabError("the Choices block lists no options")
+    return question[: header.start()].strip(), options
+
+
+def _answer_texts(item: MweItem) -> tuple[str, list[str]]:
+    """Resolve an item's answers to the option texts to present.
+
+    Args:
+        item: A loaded item.
+
+    Returns:
+        The matching option text and the not-matching option texts.
+
+    Raises:
+        AlignlabError: If letter answers and plain answers are mixed, a letter is
+            not among the question's options, or an answer repeats.
+    """
+    answers = [item.matching, *item.not_matching]
+    letters = [m.group(1) for answer in answers if (m := _LETTER_ANSWER.match(answer))]
+    _, options = split_choices(item.question)
+    if not letters:
+        texts = list(answers)
+    elif len(letters) < len(answers):
+        raise AlignlabError("answers mix option letters and plain text")
+    else:
+        texts = []
+        for answer, letter in zip(answers, letters, strict=True):
+            if letter not in options:
+                raise AlignlabError(f"answer {answer!r} is not an option in the question")
+            texts.append(options[letter])
+    if len(set(texts)) != len(texts):
+        raise AlignlabError("the matching and not-matching answers repeat an option")
+    return texts[0], texts[1:]
+
+
+def _string_field(record: dict[str, Any], key: str) -> str:
+    if key not in record:
+        raise AlignlabError(f"missing key '{key}'")
+    value = record[key]
+    if not isinstance(value, str):
+        raise AlignlabError(f"'{key}' must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise AlignlabError(f"'{key}' is empty")
+    return value
+
+
+def _parse_line(text: str, line: int) -> MweItem:
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AlignlabError(f"invalid JSON ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise AlignlabError(f"expected a JSON object, got {type(record).__name__}")
+    question = _string_field(record, "question")
+    matching = _string_field(record, "answer_matching_behavior").strip()
+    key = "answer_not_matching_behavior"
+    if key not in record:
+        raise AlignlabError(f"missing key '{key}'")
+    raw = record[key]
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not values:
+        raise AlignlabError(f"'{key}' must be a string or a non-empty list of strings")
+    not_matching: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise AlignlabError(f"'{key}' must hold strings, got {type(value).__name__}")
+        if not value.strip():
+            raise AlignlabError(f"'{key}' is empty")
+        not_matching.append(value.strip())
+    item = MweItem(question=question, matching=matching, not_matching=not_matching, line=line)
+    _answer_texts(item)  # reject items whose answers cannot be presented
+    return item
+
+
+def _check_on_error(on_error: str) -> OnError:
+    for value in ON_ERROR:
+        if on_error == value:
+            return value
+    raise AlignlabError(f"unknown on_error '{on_error}'; choose one of {', '.join(ON_ERROR)}")
+
+
+def _check_split(split: str) -> Split:
+    for value in SPLITS:
+        if split == value:
+            return value
+    raise AlignlabError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
+
+
+def load_mwe(path: str | Path, *, on_error: OnError = "stop") -> list[MweItem]:
+    """Read a model-written-evaluations JSONL file.
+
+    Blank lines are ignored.  A line is malformed when it is not a JSON object,
+    lacks ``question``, ``answer_matching_behavior`` or
+    ``answer_not_matching_behavior``, has an empty or wrongly typed value, or
+    answers with an option letter the question does not list.
+
+    Args:
+        path: The ``.jsonl`` file.
+        on_error: ``stop`` raises at the first malformed line; ``skip`` drops
+            malformed lines and warns once, naming their line numbers.
+
+    Returns:
+        The valid items in file order.
+
+    Raises:
+        AlignlabError: If the file cannot be read, a line is malformed (with
+            ``stop``), ``on_error`` is unknown, or no valid item remains.
+    """
+    mode = _check_on_error(on_error)
+    path = Path(path)
+    if not path.is_file():
+        raise AlignlabError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AlignlabError(f"{path}: cannot read ({exc})") from exc
+    items: list[MweItem] = []
+    skipped: list[int] = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(_parse_line(line, line_no))
+        except AlignlabError as exc:
+            if mode == "stop":
+                raise AlignlabError(f"{path}:{line_no}: {exc}") from None
+            skipped.append(line_no)
+    if skipped:
+        named = ", ".join(str(n) for n in skipped[:_MAX_LINES_NAMED])
+        more = (
+            f" and {len(skipped) - _MAX_LINES_NAMED} more"
+            if len(skipped) > _MAX_LINES_NAMED
+            else ""
+        )
+        warnings.warn(
+            f"{path}: skipped {len(skipped)} malformed line(s): {named}{more}",
+            UserWarning,
+            stacklevel=2,
+        )
+    if not items:
+        raise AlignlabError(f"{path}: no items")
+    return items
+
+
+def _question_digest(question: str, seed: int) -> bytes:
+    return hashlib.sha256(f"mwe:{seed}:{question}".encode()).digest()
+
+
+def question_split(question: str, seed: int = 0) -> Split:
+    """The split a question belongs to, from a salted hash of its text.
+
+    Args:
+        question: The question text as written in the file.
+        seed: Salt for the hash; another seed gives another partition.
+
+    Returns:
+        ``train`` (about 60%), ``test`` (about 20%) or ``heldout`` (about 20%).
+    """
+    bucket = int.from_bytes(_question_digest(question, seed)[:8], "big") % 100
+    return next(name for bound, name in _SPLIT_BOUNDS if bucket < bound)
+
+
+def mwe_samples(
+    path: str | Path, split: str = "test", seed: int = 0, on_error: OnError = "stop"
+) -> list[Sample]:
+    """Build the Inspect samples of one split of a model-written-evaluations file.
+
+    Args:
+        path: The ``.jsonl`` file; its stem names the family.
+        split: ``train``, ``test`` (default) or ``heldout``.
+        seed: Salts the hash that assigns splits and orders options.
+        on_error: How :func:`load_mwe` treats malformed lines.
+
+    Returns:
+        The split's samples in file order (possibly none): the question without
+        its ``Choices:`` block as input, the answer texts as choices in a
+        per-question shuffled order, and the matching option's letter as target.
+
+    Raises:
+        AlignlabError: On an unknown split or a file :func:`load_mwe` rejects.
+    """
+    wanted = _check_split(split)
+    path = Path(path)
+    family = path.stem
+    samples: list[Sample] = []
+    for item in load_mwe(path, on_error=on_error):
+        if question_split(item.question, seed) != wanted:
+            continue
+        matching, not_matching = _answer_texts(item)
+        options = [matching, *not_matching]
+        digest = _question_digest(item.question, seed)
+        random.Random(int.from_bytes(digest[8:16], "big")).shuffle(options)
+        matching_letter = LETTERS[options.index(matching)]
+        samples.append(
+            Sample(
+                id=f"{family}-{item.line}",
+                input=split_choices(item.question)[0],
+                choices=options,
+                target=matching_letter,
+                metadata={
+                    "split": wanted,
+                    "format": "multiple_choice",
+                    "family": family,
+                    "source_line": item.line,
+                    "matching_letter": matching_letter,
+                },
+            )
+        )
+    return samples
+
+
+def _chose_matching(score: SampleScore) -> bool:
+    chosen = (score.score.metadata or {}).get("chosen")
+    matching = (score.sample_metadata or {}).get("matching_letter")
+    return chosen is not None and chosen == matching
+
+
+@metric
+def matching_behavior_rate() -> Metric:
+    """Share of samples where the model chose the behaviour-matching answer.
+
+    Unanswered samples count as not matching.  This equals accuracy against the
+    target, which is the matching letter.
+    """
+
+    def compute(scores: Sequence[SampleScore]) -> Value:
+        if not scores:
+            return float("nan")
+        matched = [_chose_matching(s) for s in scores]
+        return sum(matched) / len(matched)
+
+    return compute
+
+
+@task
+def mwe(path: str, split: str = "test", seed: int = 0, on_error: str = "stop") -> Task:
+    """A model-written-evaluations file as a multiple-choice task.
+
+    Args:
+        path: The ``.jsonl`` file (persona or advanced-ai-risk style).
+        split: ``train``, ``test`` (default) or ``heldout``.
+        seed: Salts the split assignment and option order.
+        on_error: ``stop`` (default) fails on a malformed line; ``skip`` drops it.
+
+    Returns:
+        The Inspect task.
+
+    Raises:
+        AlignlabError: On an unknown split or ``on_error``, an unusable file, or a
+            split with no items.
+    """
+    wanted = _check_split(split)
+    mode = _check_on_error(on_error)
+    samples = mwe_samples(path, wanted, seed, mode)
+    if not samples:
+        raise AlignlabError(f"{path}: no items fall in split '{wanted}' with seed {seed}")
+    family = Path(path).stem
+    return Task(
+        dataset=MemoryDataset(samples, name=f"mwe-{family}-{wanted}"),
+        solver=choice_answer(),
+        scorer=choice_scorer(),
+        metrics=[matching_behavior_rate(), stderr()],
+        metadata={"family": family, "split": wanted, "seed": seed},
+    )
