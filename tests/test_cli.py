@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_models_lists_embedded() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["eval", "nosuch-task"], "unknown task 'nosuch-task'; built-in tasks: sycophancy"),
+        (["eval", "nosuch-task"], "unknown task 'nosuch-task'; built-in tasks: mwe, sycophancy"),
         (
             ["eval", "sycophancy", "--model", "nosuch"],
             "unknown model spec 'nosuch'; known models: smollm2-135m",
@@ -58,6 +59,41 @@ def test_bad_input_is_one_line(args: list[str], message: str) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
+
+
+def test_malformed_jsonl_reports_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    good = json.dumps(
+        {"question": "Q", "answer_matching_behavior": "Yes", "answer_not_matching_behavior": "No"}
+    )
+    bad.write_text(good + "\n{not json\n")
+    result = _run("eval", "mwe", "-T", f"path={bad}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{bad}:2: invalid JSON" in result.stderr
+
+
+def test_eval_table_has_bootstrap_intervals(tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "sycophancy",
+            "--model",
+            str(tiny_model_dir),
+            "--limit",
+            "30",
+            "--log-dir",
+            str(tmp_path),
+            "--display",
+            "none",
+        ],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "sycophancy_rate" in line)
+    low, high = (float(x) for x in row.split("[")[1].split("]")[0].split(","))
+    value = float(row.split("│")[2])
+    assert low <= value <= high
 
 
 def test_corrupt_weights_one_line(tiny_model_copy: Path) -> None:

@@ -9,6 +9,7 @@ with tests that use the pairing (:func:`paired_bootstrap_diff`,
 independent intervals.
 """
 
+from alignlab.analysis._metric_ci import metric_ci
 from alignlab.analysis._stats import (
     Estimate,
     McNemarResult,
@@ -22,5 +23,6 @@ __all__ = [
     "McNemarResult",
     "bootstrap_ci",
     "mcnemar_exact",
+    "metric_ci",
     "paired_bootstrap_diff",
 ]

@@ -39,12 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from inspect_ai import Task, task
+from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.scorer import Metric, SampleScore, Value, metric, stderr
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import LETTERS, choice_answer, choice_scorer
+from alignlab.evals._registry import eval_task
 
 OnError = Literal["stop", "skip"]
 ON_ERROR: tuple[OnError, ...] = ("stop", "skip")
@@ -346,7 +347,7 @@ def matching_behavior_rate() -> Metric:
     return compute
 
 
-@task
+@eval_task(metrics=("matching_behavior_rate",), splits=SPLITS)
 def mwe(path: str, split: str = "test", seed: int = 0, on_error: str = "stop") -> Task:
     """A model-written-evaluations file as a multiple-choice task.
 
