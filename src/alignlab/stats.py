@@ -1,17 +1,4 @@
 """Shortcut: `alignlab.stats` is `alignlab.analysis`'s statistics."""
 
-from alignlab.analysis import (
-    Estimate,
-    McNemarResult,
-    bootstrap_ci,
-    mcnemar_exact,
-    paired_bootstrap_diff,
-)
-
-__all__ = [
-    "Estimate",
-    "McNemarResult",
-    "bootstrap_ci",
-    "mcnemar_exact",
-    "paired_bootstrap_diff",
-]
+from alignlab.analysis import *  # noqa: F403
+from alignlab.analysis import __all__ as __all__
