@@ -165,5 +165,6 @@ def test_stats_shortcut() -> None:
         "McNemarResult",
         "bootstrap_ci",
         "mcnemar_exact",
+        "metric_ci",
         "paired_bootstrap_diff",
     }
