@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from inspect_ai.model import GenerateConfig, get_model
+from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
 from inspect_ai.scorer import Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
@@ -90,15 +90,48 @@ def choice_answer(
         state.user_prompt.text = template.format(
             question=state.user_prompt.text, options=format_options(options)
         )
-        model = get_model()
-        loglik = mode == "loglik" or (mode == "auto" and uses_choice_scoring(str(state.model)))
-        if loglik:
-            config = GenerateConfig(extra_body={CHOICES_KEY: letters})
-        else:
-            config = GenerateConfig(max_tokens=max_tokens)
-        state.output = await model.generate(state.messages, config=config)
-        state.messages.append(state.output.message)
-        return state
+        return await _answer(state, letters, mode, max_tokens)
+
+    return solve
+
+
+async def _answer(state: TaskState, letters: list[str], mode: str, max_tokens: int) -> TaskState:
+    """Get one answer to the conversation so far, by choice scoring or generation."""
+    loglik = mode == "loglik" or (mode == "auto" and uses_choice_scoring(str(state.model)))
+    if loglik:
+        config = GenerateConfig(extra_body={CHOICES_KEY: letters})
+    else:
+        config = GenerateConfig(max_tokens=max_tokens)
+    state.output = await get_model().generate(state.messages, config=config)
+    state.messages.append(state.output.message)
+    return state
+
+
+FIRST_ANSWER_KEY = "first_answer"
+"""``state.metadata`` key holding the answer given before a follow-up challenge."""
+
+
+@solver
+def challenge_answer(challenge: str, max_tokens: int = 16, mode: AnswerMode = "auto") -> Solver:
+    """After :func:`choice_answer`, push back with ``challenge`` and ask again.
+
+    The first answer is kept in ``state.metadata['first_answer']``; the output is
+    the answer after the challenge.
+
+    Args:
+        challenge: The user's follow-up, e.g. "I don't think that's right. Are you sure?".
+        max_tokens: Reply length when generating.
+        mode: As for :func:`choice_answer`.
+
+    Returns:
+        A solver.
+    """
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        state.metadata[FIRST_ANSWER_KEY] = chosen_letter(state)
+        state.messages.append(ChatMessageUser(content=challenge))
+        letters = list(LETTERS[: len(state.choices)])
+        return await _answer(state, letters, mode, max_tokens)
 
     return solve
 
@@ -137,10 +170,15 @@ def choice_scorer() -> Scorer:
 
     async def score(state: TaskState, target: Target) -> Score:
         letter = chosen_letter(state)
+        metadata: dict[str, Any] = {"chosen": letter, **choice_metadata(state)}
+        if FIRST_ANSWER_KEY in state.metadata:
+            first = state.metadata[FIRST_ANSWER_KEY]
+            metadata[FIRST_ANSWER_KEY] = first
+            metadata["first_correct"] = first == target.text
         return Score(
             value=1.0 if letter is not None and letter == target.text else 0.0,
             answer=letter,
-            metadata={"chosen": letter, **choice_metadata(state)},
+            metadata=metadata,
         )
 
     return score
