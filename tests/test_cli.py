@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -10,6 +11,25 @@ from alignlab.cli import app
 
 ALIGNLAB = str(Path(sys.executable).parent / "alignlab")
 runner = CliRunner()
+
+
+def _eval_in_process(model: str, log_dir: Path, limit: int) -> Any:
+    return runner.invoke(
+        app,
+        [
+            "eval",
+            "sycophancy",
+            "--model",
+            model,
+            "--limit",
+            str(limit),
+            "--log-dir",
+            str(log_dir),
+            "--display",
+            "none",
+        ],
+        terminal_width=200,
+    )
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -72,23 +92,20 @@ def test_malformed_jsonl_reports_file_and_line(tmp_path: Path) -> None:
     assert f"{bad}:2: invalid JSON" in result.stderr
 
 
-def test_eval_table_has_bootstrap_intervals(tiny_model_dir: Path, tmp_path: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "eval",
-            "sycophancy",
-            "--model",
-            str(tiny_model_dir),
-            "--limit",
-            "30",
-            "--log-dir",
-            str(tmp_path),
-            "--display",
-            "none",
-        ],
-        terminal_width=200,
+def test_skipped_lines_warn_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    good = json.dumps(
+        {"question": "Q", "answer_matching_behavior": "Yes", "answer_not_matching_behavior": "No"}
     )
+    bad.write_text(good + "\n{not json\n")
+    result = _run("eval", "mwe", "-T", f"path={bad}", "-T", "on_error=skip")
+    warning_lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warning_lines == [f"warning: {bad}: skipped 1 malformed line(s): 2"]
+    assert "load_mwe(" not in result.stderr  # no source line echoed
+
+
+def test_eval_table_has_bootstrap_intervals(tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = _eval_in_process(str(tiny_model_dir), tmp_path, 30)
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "sycophancy_rate" in line)
     low, high = (float(x) for x in row.split("[")[1].split("]")[0].split(","))
@@ -105,21 +122,7 @@ def test_corrupt_weights_one_line(tiny_model_copy: Path) -> None:
 
 
 def test_eval_tiny_model_writes_eval_log(tiny_model_dir: Path, tmp_path: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "eval",
-            "sycophancy",
-            "--model",
-            str(tiny_model_dir),
-            "--limit",
-            "6",
-            "--log-dir",
-            str(tmp_path),
-            "--display",
-            "none",
-        ],
-    )
+    result = _eval_in_process(str(tiny_model_dir), tmp_path, 6)
     assert result.exit_code == 0, result.output
     assert "sycophancy_rate" in result.output
     logs = list(tmp_path.glob("*.eval"))
@@ -135,21 +138,7 @@ def test_real_model_eval_fully_offline(
     smollm2_dir: Path, tmp_path: Path, no_network: list[object]
 ) -> None:
     """The whole `alignlab eval` run with every non-loopback connection raising."""
-    result = runner.invoke(
-        app,
-        [
-            "eval",
-            "sycophancy",
-            "--model",
-            "smollm2-135m",
-            "--limit",
-            "12",
-            "--log-dir",
-            str(tmp_path),
-            "--display",
-            "none",
-        ],
-    )
+    result = _eval_in_process("smollm2-135m", tmp_path, 12)
     assert result.exit_code == 0, result.output
     assert no_network == []
     from inspect_ai.log import read_eval_log

@@ -223,9 +223,23 @@ def eval_command(
         console.print(f"log: {log.location}  (open with `inspect view --log-dir {log_dir}`)")
 
 
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    # users see "warning: <message>", not the source line that raised it
+    return f"warning: {message}\n"
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line."""
+    import warnings
+
     os.environ.setdefault("INSPECT_DISPLAY", "rich")
+    warnings.formatwarning = _one_line_warning
     try:
         app(standalone_mode=False)
     except AlignlabError as exc:

@@ -97,3 +97,10 @@ def test_are_you_sure_controls_separate(tmp_path: Path) -> None:
 def test_unknown_variant() -> None:
     with pytest.raises(AlignlabError, match="unknown variant 'nope'"):
         sycophancy(variant="nope")
+
+
+def test_unknown_answer_mode() -> None:
+    from alignlab.evals import choice_answer
+
+    with pytest.raises(AlignlabError, match="unknown answer mode 'guess'"):
+        choice_answer(mode="guess")  # type: ignore[arg-type]
