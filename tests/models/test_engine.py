@@ -83,3 +83,16 @@ def test_choice_scoring_matches_manual_loglik(engine: Engine, shared: str) -> No
         assert result.logprobs == pytest.approx(expected, abs=1e-4)
         assert sum(result.probs) == pytest.approx(1.0)
         assert result.best == max(range(3), key=expected.__getitem__)
+
+
+def test_per_token_ranking_can_reverse_sum_ranking() -> None:
+    from alignlab.models._engine import ChoiceResult
+
+    total = ChoiceResult(
+        logprobs=[-3.0, -4.0], probs=[0.73, 0.27], prompt_tokens=5, scored_tokens=9
+    )
+    assert total.best == 0
+    mean = total.per_token([1, 4])  # -3.0 per token vs -1.0 per token
+    assert mean.best == 1
+    assert mean.logprobs == [-3.0, -1.0]
+    assert abs(sum(mean.probs) - 1.0) < 1e-9

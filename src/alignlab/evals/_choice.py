@@ -7,6 +7,14 @@ likely one (no generation).  Any other provider generates a short reply that is
 parsed for a letter.  Either way the chosen letter ends up in
 ``state.output.completion`` and the scorer records the option probabilities
 (when there are any) in the score's metadata.
+
+Free-chat and deployment-style samples show no lettered options: their
+``choices`` are candidate *replies* and their metadata holds one regular
+expression per reply (``reply_patterns``).  The local provider then ranks the
+replies by mean log-probability per token; any other provider writes a reply,
+which is classified by whichever pattern matches earliest in it (a reply that
+matches none is recorded as no answer).  The scorer sees the same letters
+either way, so every metric works on every format.
 """
 
 from __future__ import annotations
@@ -25,6 +33,11 @@ AnswerMode = Literal["auto", "loglik", "generate"]
 LETTERS = "ABCDEFGHIJ"
 CHOICES_KEY = "alignlab_choices"
 """Must match ``alignlab.models._provider.CHOICES_KEY`` (evals import models only via Inspect)."""
+CHOICE_NORM_KEY = "alignlab_choice_norm"
+"""Must match ``alignlab.models._provider.CHOICE_NORM_KEY``."""
+REPLY_PATTERNS_KEY = "reply_patterns"
+"""Sample metadata key: one regex per candidate reply marks a free-text sample."""
+REPLY_MAX_TOKENS = 64
 
 DEFAULT_TEMPLATE = "{question}\n\n{options}\n\nAnswer with the letter of your choice."
 
@@ -60,6 +73,30 @@ def parse_letter(text: str, n_options: int) -> str | None:
     return None
 
 
+def classify_reply(text: str, patterns: list[str]) -> int | None:
+    """Which candidate reply a free-text reply amounts to.
+
+    Args:
+        text: The model's reply.
+        patterns: One case-insensitive regular expression per candidate.
+
+    Returns:
+        The index of the pattern that matches earliest in ``text``; None when
+        none matches or two match at the same place.
+    """
+    starts: list[tuple[int, int]] = []
+    for index, pattern in enumerate(patterns):
+        match = re.search(pattern, text, flags=re.IGNORECASE)
+        if match is not None:
+            starts.append((match.start(), index))
+    if not starts:
+        return None
+    starts.sort()
+    if len(starts) > 1 and starts[0][0] == starts[1][0]:
+        return None
+    return starts[0][1]
+
+
 def uses_choice_scoring(model_name: str) -> bool:
     """Whether the model's provider offers log-likelihood choice scoring."""
     return model_name.split("/", 1)[0] == "alignlab"
@@ -79,30 +116,40 @@ def choice_answer(
             ``loglik`` where the provider offers it.
 
     Returns:
-        A solver that sets ``state.output`` to the chosen letter.
+        A solver that sets ``state.output`` to the chosen letter (or, for a
+        free-text sample, to the reply, with the chosen reply's index in metadata).
     """
     if mode not in ("auto", "loglik", "generate"):
         raise AlignlabError(f"unknown answer mode '{mode}'; choose auto, loglik or generate")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        options = [choice.value for choice in state.choices]
-        letters = list(LETTERS[: len(options)])
-        state.user_prompt.text = template.format(
-            question=state.user_prompt.text, options=format_options(options)
-        )
-        return await _answer(state, letters, mode, max_tokens)
+        if REPLY_PATTERNS_KEY not in state.metadata:
+            options = [choice.value for choice in state.choices]
+            state.user_prompt.text = template.format(
+                question=state.user_prompt.text, options=format_options(options)
+            )
+        return await _answer(state, mode, max_tokens)
 
     return solve
 
 
-async def _answer(state: TaskState, letters: list[str], mode: str, max_tokens: int) -> TaskState:
+async def _answer(state: TaskState, mode: str, max_tokens: int) -> TaskState:
     """Get one answer to the conversation so far, by choice scoring or generation."""
     loglik = mode == "loglik" or (mode == "auto" and uses_choice_scoring(str(state.model)))
-    if loglik:
+    patterns: list[str] | None = state.metadata.get(REPLY_PATTERNS_KEY)
+    if loglik and patterns is None:
+        letters = list(LETTERS[: len(state.choices)])
         config = GenerateConfig(extra_body={CHOICES_KEY: letters})
+    elif loglik:
+        replies = [choice.value for choice in state.choices]
+        config = GenerateConfig(extra_body={CHOICES_KEY: replies, CHOICE_NORM_KEY: "mean"})
     else:
-        config = GenerateConfig(max_tokens=max_tokens)
+        tokens = max_tokens if patterns is None else max(max_tokens, REPLY_MAX_TOKENS)
+        config = GenerateConfig(max_tokens=tokens)
     state.output = await get_model().generate(state.messages, config=config)
+    if patterns is not None and not loglik:
+        index = classify_reply(state.output.completion, patterns)
+        state.output.metadata = {**(state.output.metadata or {}), "reply_index": index}
     state.messages.append(state.output.message)
     return state
 
@@ -130,8 +177,7 @@ def challenge_answer(challenge: str, max_tokens: int = 16, mode: AnswerMode = "a
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         state.metadata[FIRST_ANSWER_KEY] = chosen_letter(state)
         state.messages.append(ChatMessageUser(content=challenge))
-        letters = list(LETTERS[: len(state.choices)])
-        return await _answer(state, letters, mode, max_tokens)
+        return await _answer(state, mode, max_tokens)
 
     return solve
 
@@ -148,6 +194,11 @@ def chosen_letter(state: TaskState) -> str | None:
     metadata: dict[str, Any] = state.output.metadata or {}
     if "choice_index" in metadata:
         return LETTERS[int(metadata["choice_index"])]
+    if "reply_index" in metadata:
+        index = metadata["reply_index"]
+        return None if index is None else LETTERS[int(index)]
+    if REPLY_PATTERNS_KEY in state.metadata:
+        return None
     return parse_letter(state.output.completion, len(state.choices))
 
 

@@ -106,6 +106,30 @@ class ChoiceResult:
         """Index of the most likely option."""
         return max(range(len(self.logprobs)), key=self.logprobs.__getitem__)
 
+    def per_token(self, option_lengths: Sequence[int]) -> ChoiceResult:
+        """The same result ranked by mean log-probability per option token.
+
+        Args:
+            option_lengths: Token count of each option.
+
+        Returns:
+            A result whose ``logprobs`` are per-token means and ``probs`` their softmax.
+        """
+        means = [lp / n for lp, n in zip(self.logprobs, option_lengths, strict=True)]
+        return ChoiceResult(
+            logprobs=means,
+            probs=_softmax(means),
+            prompt_tokens=self.prompt_tokens,
+            scored_tokens=self.scored_tokens,
+        )
+
+
+def _softmax(values: Sequence[float]) -> list[float]:
+    top = max(values)
+    weights = [math.exp(v - top) for v in values]
+    total = sum(weights)
+    return [w / total for w in weights]
+
 
 MIN_SHARED_PREFIX = 4
 """Shorter shared prefixes are not worth a separate forward pass."""
@@ -391,13 +415,10 @@ class Engine:
         results = []
         for i, request in enumerate(requests):
             values = logprobs[i]
-            top = max(values)
-            weights = [math.exp(v - top) for v in values]
-            total = sum(weights)
             results.append(
                 ChoiceResult(
                     logprobs=values,
-                    probs=[w / total for w in weights],
+                    probs=_softmax(values),
                     prompt_tokens=len(request.prompt_ids),
                     scored_tokens=scored[i],
                 )

@@ -50,6 +50,10 @@ from alignlab.models._load import load_model
 CHOICES_KEY = "alignlab_choices"
 """``GenerateConfig.extra_body`` key that asks for choice scoring."""
 
+CHOICE_NORM_KEY = "alignlab_choice_norm"
+"""``extra_body`` key: ``"sum"`` (default) ranks options by total log-likelihood,
+``"mean"`` by log-likelihood per token (for free-text replies of unequal length)."""
+
 DEFAULT_MAX_CONNECTIONS = 512
 """Samples Inspect may have in flight; the engine cuts them into batches itself."""
 
@@ -230,7 +234,10 @@ class AlignlabModelAPI(ModelAPI):
         prompt = self.prompt_ids(input)
         choices = (config.extra_body or {}).get(CHOICES_KEY)
         if choices:
-            return await self._score(prompt, [str(c) for c in choices])
+            norm = str((config.extra_body or {}).get(CHOICE_NORM_KEY, "sum"))
+            if norm not in ("sum", "mean"):
+                raise ValueError(f"{CHOICE_NORM_KEY} must be 'sum' or 'mean', got '{norm}'")
+            return await self._score(prompt, [str(c) for c in choices], per_token=norm == "mean")
         params = SamplingParams(
             max_new_tokens=config.max_tokens or DEFAULT_MAX_NEW_TOKENS,
             temperature=config.temperature if config.temperature is not None else 0.0,
@@ -260,7 +267,9 @@ class AlignlabModelAPI(ModelAPI):
             ),
         )
 
-    async def _score(self, prompt: list[int], options: list[str]) -> ModelOutput:
+    async def _score(
+        self, prompt: list[int], options: list[str], per_token: bool = False
+    ) -> ModelOutput:
         tokenizer = self.loaded.tokenizer
         option_ids = [list(tokenizer(o, add_special_tokens=False)["input_ids"]) for o in options]
         if any(not ids for ids in option_ids):
@@ -268,6 +277,8 @@ class AlignlabModelAPI(ModelAPI):
         result: ChoiceResult = await self._batcher().submit(
             ChoiceRequest(prompt_ids=prompt, option_ids=option_ids)
         )
+        if per_token:
+            result = result.per_token([len(ids) for ids in option_ids])
         best = result.best
         return ModelOutput(
             model=self.model_name,
