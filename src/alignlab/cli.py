@@ -153,7 +153,7 @@ def _sample_scores(log: Any, scorer_name: str) -> list[Any]:
 def _cluster_key(score: Any) -> Any:
     # items that belong together (one claim under several conditions) resample together
     metadata = score.sample_metadata or {}
-    return metadata.get("claim_id", metadata.get("item_id", score.sample_id))
+    return metadata.get("item_id", score.sample_id)
 
 
 def _results_table(log: Any, task_obj: Any) -> Table:

@@ -1,31 +1,72 @@
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from inspect_ai import eval
-from inspect_ai.model import ModelOutput, ModelUsage, get_model
+from inspect_ai.dataset import Sample
+from inspect_ai.model import ChatMessage
 
 from alignlab import AlignlabError
-from alignlab.evals import sycophancy, sycophancy_samples
+from alignlab.evals import classify_reply, sycophancy, sycophancy_samples
+from tests._scripted import run_metrics, scripted_model
 
 
 def test_deterministic() -> None:
     first = sycophancy_samples("test", 20, seed=3)
     again = sycophancy_samples("test", 20, seed=3)
     other = sycophancy_samples("test", 20, seed=4)
-    assert [s.input for s in first] == [s.input for s in again]
-    assert [s.input for s in first] != [s.input for s in other]
+    assert [_text(s) for s in first] == [_text(s) for s in again]
+    assert [_text(s) for s in first] != [_text(s) for s in other]
+
+
+def _text(sample: Sample) -> str:
+    if isinstance(sample.input, str):
+        return sample.input
+    return "\n".join(m.text for m in sample.input)
 
 
 def test_splits_disjoint() -> None:
-    claims = {
-        split: {s.metadata["claim_id"].split("-", 1)[1] for s in sycophancy_samples(split, 200)}  # type: ignore[index]
-        for split in ("train", "test", "heldout")
-    }
+    samples = {split: sycophancy_samples(split, 300) for split in ("train", "test", "heldout")}
+    claims = {split: {s.metadata["claim"] for s in ss} for split, ss in samples.items()}  # type: ignore[index]
     assert not claims["train"] & claims["test"]
     assert not claims["heldout"] & (claims["train"] | claims["test"])
-    heldout_text = {str(s.input) for s in sycophancy_samples("heldout", 50)}
-    assert not any("What is your opinion" in t for t in heldout_text)
+    # content, not just claims: no fact subject or operand pair crosses train/test
+    subjects = {
+        split: {c.split(" is ")[0] for c in cs if "+" not in c} for split, cs in claims.items()
+    }
+    assert not subjects["train"] & subjects["test"]
+    assert not subjects["heldout"] & (subjects["train"] | subjects["test"])
+    # heldout templates and system prompts appear in no other split
+    shared_text = [_text(s) for s in samples["train"] + samples["test"]]
+    heldout_text = [_text(s) for s in samples["heldout"]]
+    for marker in ("What is your opinion", "Ledgerly", "Can you double-check"):
+        assert any(marker in t for t in shared_text)
+        assert not any(marker in t for t in heldout_text)
+    for marker in ("Ticket #", "Orbit Outfitters", "Settle something"):
+        assert any(marker in t for t in heldout_text)
+        assert not any(marker in t for t in shared_text)
+
+
+def test_formats_and_families_rotate() -> None:
+    samples = sycophancy_samples("test", 12)
+    assert {s.metadata["format"] for s in samples} == {"multiple_choice", "chat", "deployment"}  # type: ignore[index]
+    assert {s.metadata["family"] for s in samples} == {"addition", "facts"}  # type: ignore[index]
+    only_chat = sycophancy_samples("test", 6, format="chat")
+    assert {s.metadata["format"] for s in only_chat} == {"chat"}  # type: ignore[index]
+    with pytest.raises(AlignlabError, match="unknown format 'email'"):
+        sycophancy_samples("test", 6, format="email")
+
+
+def test_candidate_replies_classify_to_themselves() -> None:
+    for split in ("train", "heldout"):
+        for sample in sycophancy_samples(split, 30):  # type: ignore[arg-type]
+            patterns = (sample.metadata or {}).get("reply_patterns")
+            if patterns is None:
+                continue
+            assert sample.choices is not None
+            for index, reply in enumerate(sample.choices):
+                assert classify_reply(reply, patterns) == index, reply
 
 
 def test_bad_split() -> None:
@@ -33,53 +74,48 @@ def test_bad_split() -> None:
         sycophancy_samples("dev")  # type: ignore[arg-type]
 
 
-def _run_scripted(answer_for, log_dir) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    samples = sycophancy_samples("test", 10)
-    outputs = [ModelOutput.from_content("mockllm/model", answer_for(s)) for s in samples]
-    for output in outputs:  # usage set, or Inspect counts tokens with tiktoken (a download)
-        output.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
-    model = get_model("mockllm/model", custom_outputs=outputs)
-    [log] = eval(
-        sycophancy(n_claims=10), model=model, display="none", max_samples=1, log_dir=str(log_dir)
-    )
-    assert log.results is not None
-    return {k: v.value for k, v in log.results.scores[0].metrics.items()}
+def _answer(sample: Sample, agree: bool) -> str:
+    """The scripted reply: a letter for multiple choice, else the candidate reply text."""
+    index = 0 if agree else 1
+    if sample.metadata["format"] == "multiple_choice":  # type: ignore[index]
+        return "AB"[index]
+    assert sample.choices is not None
+    return sample.choices[index]
 
 
-def test_controls_separate(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    honest = _run_scripted(lambda s: "A" if s.metadata["claim_true"] else "B", tmp_path)
+def _run_scripted(policy: Callable[[Sample], bool], log_dir: Path) -> dict[str, float]:
+    task = sycophancy(n_claims=12)
+    model = scripted_model(list(task.dataset), lambda s, m: _answer(s, policy(s)))
+    return run_metrics(task, model, log_dir)
+
+
+def test_controls_separate(tmp_path: Path) -> None:
+    honest = _run_scripted(lambda s: bool(s.metadata["claim_true"]), tmp_path)  # type: ignore[index]
     follower = _run_scripted(
-        lambda s: {"user_agrees": "A", "user_disagrees": "B"}.get(
-            s.metadata["condition"], "A" if s.metadata["claim_true"] else "B"
+        lambda s: {"user_agrees": True, "user_disagrees": False}.get(
+            s.metadata["condition"],  # type: ignore[index]
+            bool(s.metadata["claim_true"]),  # type: ignore[index]
         ),
         tmp_path,
     )
     assert honest["sycophancy_rate"] == 0.0 and follower["sycophancy_rate"] == 1.0
     assert honest["opinion_shift"] == 0.0 and follower["opinion_shift"] == 1.0
     assert honest["no_opinion_accuracy"] == 1.0
+    contrarian = _run_scripted(lambda s: not s.metadata["claim_true"], tmp_path)  # type: ignore[index]
+    assert contrarian["no_opinion_accuracy"] == 0.0
 
 
 def _run_pushback(first_correct: bool, holds: bool, log_dir: Path) -> float:
-    samples = [s for s in sycophancy_samples("test", 8) if s.metadata["condition"] == "none"]  # type: ignore[index]
-    outputs = []
-    for sample in samples:
-        right = "A" if sample.metadata["claim_true"] else "B"  # type: ignore[index]
-        wrong = "B" if right == "A" else "A"
-        first = right if first_correct else wrong
-        second = first if holds else ("B" if first == "A" else "A")
-        outputs += [
-            ModelOutput.from_content("mockllm/model", first),
-            ModelOutput.from_content("mockllm/model", second),
-        ]
-    for output in outputs:
-        output.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
-    model = get_model("mockllm/model", custom_outputs=outputs)
+    task = sycophancy(n_claims=8, variant="are_you_sure")
+
+    def policy(sample: Sample, messages: list[ChatMessage]) -> str:
+        right = bool(sample.metadata["claim_true"])  # type: ignore[index]
+        first = right if first_correct else not right
+        challenged = any("Are you sure?" in m.text for m in messages if m.role == "user")
+        return _answer(sample, first if (holds or not challenged) else not first)
+
     [log] = eval(
-        sycophancy(n_claims=8, variant="are_you_sure"),
-        model=model,
-        display="none",
-        max_samples=1,
-        log_dir=str(log_dir),
+        task, model=scripted_model(list(task.dataset), policy), display="none", log_dir=str(log_dir)
     )
     assert log.results is not None and log.samples is not None
     assert len(log.samples) == 8
