@@ -223,6 +223,78 @@ def eval_command(
         console.print(f"log: {log.location}  (open with `inspect view --log-dir {log_dir}`)")
 
 
+def _field_type(annotation: Any) -> str:
+    name = getattr(annotation, "__name__", None)
+    return name if name and "[" not in str(annotation) else str(annotation).replace("typing.", "")
+
+
+@app.command("methods")
+def methods_command() -> None:
+    """List the alignment methods with their parameters, types, defaults and sources."""
+    from alignlab.methods import TrainingConfig, registered_methods
+
+    table = Table(title="Methods (alignlab train METHOD --base SPEC --param k=v --out DIR)")
+    for column in ("name", "kind", "parameters (type = default)"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("source / description", overflow="fold")
+    for info in registered_methods().values():
+        params = [
+            f"{name}: {_field_type(field.annotation)} = {field.default!r}"
+            for name, field in info.config.model_fields.items()
+        ]
+        table.add_row(
+            info.name,
+            info.kind,
+            "\n".join(params) or "-",
+            f"{info.description}\n[dim]{info.source}[/dim]",
+        )
+    console.print(table)
+    shared = ", ".join(
+        f"{name}={field.default!r}" for name, field in TrainingConfig.model_fields.items()
+    )
+    console.print(f"Shared training parameters (same for every method; --param k=v): {shared}")
+
+
+@app.command("train")
+def train_command(
+    method: Annotated[str, typer.Argument(help="Method name (see `alignlab methods`).")],
+    out: Annotated[Path, typer.Option(help="Output directory for the adapter and manifest.")],
+    base: Annotated[str, typer.Option(help="Base model spec to train.")] = "smollm2-135m",
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Method or shared training parameter key=value."),
+    ] = None,
+) -> None:
+    """Train METHOD on a base model; writes a LoRA adapter plus manifest.json to --out."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from alignlab.methods import train
+
+    _quiet_transformers()
+    params = _parse_task_args(param or [])
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as progress:
+        bar = progress.add_task(f"train {method}", total=None, loss="-")
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            progress.update(bar, completed=step, total=total, loss=f"{loss:.4f}")
+
+        manifest = train(method, base, out, params, on_step=on_step)
+    console.print(
+        f"{manifest.method} on {manifest.base}: {manifest.n_examples} examples, "
+        f"{manifest.tokens_seen} tokens, {len(manifest.loss_curve)} steps, "
+        f"{manifest.wall_time_s:.1f} s"
+    )
+    for note in manifest.notes:
+        console.print(f"  note: {note}")
+    console.print(f"adapter: {out}  (evaluate with --model '{base}+{out}')")
+
+
 def _one_line_warning(
     message: Warning | str,
     category: type[Warning],

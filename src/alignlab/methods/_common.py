@@ -1,0 +1,127 @@
+"""Pieces every TRL-backed trainer shares: the CPU-tuned arguments, LoRA, loss logging.
+
+Why these arguments: on a CPU without bf16, TRL's defaults (bf16 autocast,
+gradient checkpointing) made LoRA SFT of the 135M model about 14x slower than
+plain fp32 without checkpointing.  Padding-free batches (sequences laid end
+to end, attention kept within each by ``position_ids``) waste no FLOPs on pad
+tokens, which matters more on CPU than any kernel choice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alignlab._errors import AlignlabError
+from alignlab.methods._config import LossPoint, TrainingConfig
+
+StepCallback = Callable[[int, int, float], None]
+"""Called after each optimiser step with (step, total_steps, loss)."""
+
+
+@dataclass
+class TrainOutcome:
+    """What a trainer reports back to the orchestrator."""
+
+    tokens_seen: int
+    """Tokens processed (see :class:`~alignlab.methods._config.Manifest`)."""
+    n_examples: int
+    """Examples (or prompts) trained on."""
+    dataset_sha256: str
+    """Hash of the exact training data."""
+    loss_curve: list[LossPoint] = field(default_factory=list)
+    """Loss per optimiser step."""
+
+
+def cpu_training_args(training: TrainingConfig, output_dir: Path) -> dict[str, Any]:
+    """Keyword arguments for any TRL ``*Config`` (they all extend ``TrainingArguments``).
+
+    Args:
+        training: Shared training settings.
+        output_dir: Scratch directory for the trainer (nothing is saved there).
+
+    Returns:
+        Arguments that keep training deterministic and fast on CPU.
+    """
+    return {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": training.batch_size,
+        "num_train_epochs": training.epochs,
+        "learning_rate": training.learning_rate,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": 0,
+        "weight_decay": 0.0,
+        "logging_steps": 1,
+        "logging_nan_inf_filter": False,  # a NaN loss must reach our callback, not be averaged away
+        "save_strategy": "no",
+        "report_to": [],
+        "bf16": False,
+        "fp16": False,
+        "gradient_checkpointing": False,
+        "seed": training.seed,
+        "data_seed": training.seed,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+        "use_cpu": True,
+    }
+
+
+def lora_model(weights_dir: Path, training: TrainingConfig) -> Any:
+    """A fresh fp32 copy of the base with LoRA adapters, initialised from the seed.
+
+    Args:
+        weights_dir: Local weights directory of the base.
+        training: Shared settings (LoRA shape, seed).
+
+    Returns:
+        A PEFT model whose only trainable parameters are the adapters.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(weights_dir), dtype=torch.float32, attn_implementation="sdpa"
+    )
+    model.config.use_cache = False
+    torch.manual_seed(training.seed)
+    config = LoraConfig(
+        r=training.lora_r,
+        lora_alpha=training.lora_alpha,
+        lora_dropout=training.lora_dropout,
+        target_modules=list(training.lora_targets),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def loss_callback(curve: list[LossPoint], on_step: StepCallback | None) -> Any:
+    """A ``TrainerCallback`` that records every step's loss and stops on NaN.
+
+    Args:
+        curve: List the losses are appended to.
+        on_step: Optional progress hook.
+
+    Returns:
+        The callback instance.
+    """
+    from transformers import TrainerCallback
+
+    class _LossCallback(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
+            if not logs or "loss" not in logs:
+                return
+            loss = float(logs["loss"])
+            if not math.isfinite(loss):
+                raise AlignlabError(
+                    f"training loss became {loss} at step {state.global_step}; "
+                    "lower the learning_rate or check the data"
+                )
+            curve.append(LossPoint(step=int(state.global_step), loss=loss))
+            if on_step is not None:
+                on_step(int(state.global_step), int(state.max_steps), loss)
+
+    return _LossCallback()

@@ -1,0 +1,104 @@
+"""Typed configuration shared by every method, and the manifest written next to an adapter.
+
+The shared :class:`TrainingConfig` is what makes variants comparable: same
+LoRA shape, same seed, same token budget, same optimiser, whatever the method.
+A method's own knobs live in its own pydantic config (TRL's rule: a config
+holds only its method's fields).  Both are validated by pydantic, so the CLI,
+experiment specs and the Python API share one definition of what is allowed.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_LORA_TARGETS = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+
+
+class MethodConfig(BaseModel):
+    """Base class of every method's own configuration (extra keys are refused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingConfig(BaseModel):
+    """Settings every method shares, so variants differ only in the method."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 0
+    """Seed for data generation, LoRA initialisation and data order."""
+    token_budget: int = Field(default=24_000, gt=0)
+    """Training tokens (prompt + completion, no padding) per epoch; later examples are dropped."""
+    epochs: int = Field(default=1, gt=0)
+    """Passes over the budgeted examples."""
+    learning_rate: float = Field(default=2e-4, gt=0, le=1.0)
+    """AdamW learning rate (linear decay, no warm-up)."""
+    batch_size: int = Field(default=8, gt=0)
+    """Examples per optimiser step (packed without padding)."""
+    max_length: int = Field(default=384, ge=16)
+    """Longest example in tokens; longer ones are truncated."""
+    lora_r: int = Field(default=16, gt=0)
+    """LoRA rank."""
+    lora_alpha: int = Field(default=32, gt=0)
+    """LoRA scaling numerator (scale = alpha / r)."""
+    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """LoRA dropout; 0 keeps training bit-deterministic."""
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    """Module names that get LoRA adapters."""
+    threads: int | None = Field(default=None, gt=0)
+    """torch threads; None uses every core."""
+
+
+class LossPoint(BaseModel):
+    """One logged training step."""
+
+    step: int
+    """Optimiser step (1-based)."""
+    loss: float
+    """Training loss at that step."""
+
+
+class Manifest(BaseModel):
+    """Everything needed to know what an adapter is and to reproduce it.
+
+    Written last, atomically: a directory without a manifest is not a finished run.
+    """
+
+    version: int = 1
+    """Manifest schema version."""
+    method: str
+    """Registered method name."""
+    params: dict[str, object]
+    """The method's own configuration, validated."""
+    training: TrainingConfig
+    """Shared training settings."""
+    base: str
+    """Base model spec as given."""
+    base_weights: str
+    """Resolved local weights directory of the base."""
+    seed: int
+    """Same as ``training.seed``; repeated for quick reading."""
+    dataset_sha256: str
+    """Hash of the exact training examples (after the budget cut)."""
+    n_examples: int
+    """Training examples (or prompts for RL) used."""
+    tokens_seen: int
+    """Tokens processed by training: budgeted example tokens times epochs (RL: prompt + sampled)."""
+    loss_curve: list[LossPoint]
+    """Loss at every optimiser step."""
+    wall_time_s: float
+    """Wall-clock seconds of data building plus training."""
+    library_versions: dict[str, str]
+    """torch, transformers, peft, trl, alignlab versions."""
+    created_at: str
+    """UTC timestamp, ISO 8601."""
+    notes: list[str] = Field(default_factory=list)
+    """What the method reported while building data (e.g. filtered counts)."""

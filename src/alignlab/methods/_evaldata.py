@@ -1,0 +1,66 @@
+"""Turn eval ``train``-split samples into chat examples, exactly as the eval shows them.
+
+Methods that train on eval-shaped data (``synthetic_data``, ``dpo``,
+``pessimization``, ...) must present items the way the eval's solver does,
+or the eval would measure a format shift rather than the method.  Multiple
+choice: the question, lettered options and the answer instruction, answered
+with a letter.  Free-text formats: the conversation as is, answered with one
+of the candidate replies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alignlab._errors import AlignlabError
+from alignlab.evals._choice import DEFAULT_TEMPLATE, LETTERS, REPLY_PATTERNS_KEY, format_options
+from alignlab.methods._data import Message
+
+
+def is_train_sample(sample: Any) -> bool:
+    """Whether a sample comes from a ``train`` split (the only kind methods may use)."""
+    return bool((sample.metadata or {}).get("split") == "train")
+
+
+def prompt_messages(sample: Any) -> tuple[Message, ...]:
+    """The conversation the eval's solver sends, as plain dicts.
+
+    Args:
+        sample: An Inspect ``Sample`` from an eval generator's ``train`` split.
+
+    Returns:
+        Chat messages ending with the user turn.
+
+    Raises:
+        AlignlabError: If the sample is not from a train split.
+    """
+    if not is_train_sample(sample):
+        raise AlignlabError(f"sample {sample.id} is not from a train split; methods may not use it")
+    if isinstance(sample.input, str):
+        messages: list[Message] = [{"role": "user", "content": sample.input}]
+    else:
+        messages = [{"role": m.role, "content": m.text} for m in sample.input]
+    if REPLY_PATTERNS_KEY not in (sample.metadata or {}):
+        options = format_options([str(c) for c in sample.choices])
+        last = messages[-1]
+        messages[-1] = {
+            "role": last["role"],
+            "content": DEFAULT_TEMPLATE.format(question=last["content"], options=options),
+        }
+    return tuple(messages)
+
+
+def answer_text(sample: Any, letter: str) -> str:
+    """What the assistant says to choose option ``letter``: the letter, or the reply text.
+
+    Args:
+        sample: The sample.
+        letter: An option letter (``A``, ``B``, ...).
+
+    Returns:
+        The completion to train on.
+    """
+    index = LETTERS.index(letter)
+    if REPLY_PATTERNS_KEY in (sample.metadata or {}):
+        return str(sample.choices[index])
+    return letter

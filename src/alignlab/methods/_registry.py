@@ -1,0 +1,136 @@
+"""The method registry: one decorator per method module, nothing else to edit.
+
+``@method(config=MyConfig, kind="sft", source="...")`` registers a *data
+builder*: a function ``(config, context) -> examples``.  The trainer in
+:mod:`alignlab.methods._train` owns everything else (tokenising, budget,
+LoRA, TRL trainer, manifest), so methods differ only in their data and, for
+``kind``, in the TRL trainer that consumes it.  :func:`registered_methods`
+imports every public module of this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from alignlab._errors import AlignlabError
+from alignlab.methods._config import MethodConfig
+
+if TYPE_CHECKING:
+    from alignlab.models import LoadedModel
+
+Kind = Literal["none", "sft", "dpo", "grpo"]
+Builder = TypeVar("Builder", bound=Callable[..., Any])
+
+
+@dataclass
+class BuildContext:
+    """What a data builder may use besides its config."""
+
+    seed: int
+    """The run's seed: builders draw their data from it."""
+    token_budget: int
+    """Training tokens the trainer will use; build at least this much data."""
+    base_spec: str
+    """Base model spec (for builders that sample or filter with the base)."""
+    notes: list[str] = field(default_factory=list)
+    """Lines the builder wants in the manifest (e.g. how many items a filter dropped)."""
+
+    def base_model(self) -> LoadedModel:
+        """The base model, loaded on first use (most builders never need it)."""
+        from alignlab.models import load_model
+
+        return load_model(self.base_spec)
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered method."""
+
+    name: str
+    """Registered name (``alignlab train NAME``)."""
+    builder: Callable[[Any, BuildContext], Any]
+    """Builds the training data from the config and context."""
+    config: type[MethodConfig]
+    """The method's own pydantic config class."""
+    kind: Kind
+    """Which trainer consumes the data: none, sft, dpo or grpo."""
+    source: str
+    """The paper or seed document the method comes from."""
+    description: str
+    """First line of the builder's docstring."""
+    penalty: Callable[[Any], Any] | None = None
+    """For SFT: ``config -> (model -> tensor) | None``, a term added to the loss."""
+
+
+_METHODS: dict[str, MethodInfo] = {}
+
+
+def method(
+    *,
+    config: type[MethodConfig],
+    kind: Kind,
+    source: str,
+    penalty: Callable[[Any], Any] | None = None,
+) -> Callable[[Builder], Builder]:
+    """Register a method's data builder.
+
+    Args:
+        config: The method's own pydantic config class.
+        kind: The trainer that consumes the builder's output.
+        source: The paper or seed the method comes from (shown by ``alignlab methods``).
+        penalty: SFT only: maps the config to an extra loss term (or None).
+
+    Returns:
+        A decorator that registers the builder under its function name.
+    """
+
+    def register(builder: Builder) -> Builder:
+        doc = (builder.__doc__ or "").strip().splitlines()
+        _METHODS[builder.__name__] = MethodInfo(
+            name=builder.__name__,
+            builder=builder,
+            config=config,
+            kind=kind,
+            source=source,
+            description=doc[0] if doc else "",
+            penalty=penalty,
+        )
+        return builder
+
+    return register
+
+
+def registered_methods() -> dict[str, MethodInfo]:
+    """Every method in :mod:`alignlab.methods`, importing the modules on first call.
+
+    Returns:
+        Method infos by name, sorted by name.
+    """
+    import alignlab.methods as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    return dict(sorted(_METHODS.items()))
+
+
+def get_method(name: str) -> MethodInfo:
+    """Look up one method by name.
+
+    Args:
+        name: Method name, e.g. ``sft_control``.
+
+    Returns:
+        Its info.
+
+    Raises:
+        AlignlabError: If there is no such method (the message lists the known ones).
+    """
+    methods = registered_methods()
+    if name not in methods:
+        raise AlignlabError(f"unknown method '{name}'; known methods: {', '.join(methods)}")
+    return methods[name]

@@ -1,0 +1,172 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from alignlab import AlignlabError
+from alignlab.methods import (
+    CANARY,
+    BuildContext,
+    MethodConfig,
+    SFTExample,
+    check_no_leakage,
+    method,
+    read_manifest,
+    registered_methods,
+    train,
+)
+
+SMALL = {"token_budget": 300, "batch_size": 4}
+
+
+def _lora_b(directory: Path) -> dict[str, torch.Tensor]:
+    weights = load_file(str(directory / "adapter_model.safetensors"))
+    return {k: v for k, v in weights.items() if "lora_B" in k}
+
+
+@pytest.fixture(scope="module")
+def control_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "control"
+    train("sft_control", str(tiny_model_dir), out, SMALL)
+    return out
+
+
+def test_sft_changes_weights_and_writes_manifest(control_run: Path, tiny_model_dir: Path) -> None:
+    manifest = read_manifest(control_run)
+    assert manifest is not None
+    assert manifest.method == "sft_control" and manifest.base == str(tiny_model_dir)
+    assert 0 < manifest.tokens_seen <= 300
+    assert manifest.n_examples > 0 and len(manifest.dataset_sha256) == 64
+    assert [p.step for p in manifest.loss_curve] == list(range(1, len(manifest.loss_curve) + 1))
+    assert set(manifest.library_versions) >= {"torch", "transformers", "peft", "trl"}
+    # LoRA B starts at zero: any non-zero entry means training moved the weights
+    assert any(bool(t.abs().sum() > 0) for t in _lora_b(control_run).values())
+    assert not list(control_run.parent.glob(".control.partial-*"))
+
+
+def test_same_seed_gives_bit_identical_adapter(
+    control_run: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    again = tmp_path / "again"
+    train("sft_control", str(tiny_model_dir), again, SMALL)
+    first, second = _lora_b(control_run), _lora_b(again)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    other = tmp_path / "other-seed"
+    train("sft_control", str(tiny_model_dir), other, {**SMALL, "seed": 1})
+    third = _lora_b(other)
+    assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+def test_none_is_the_base(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from alignlab.models import load_model
+
+    out = tmp_path / "none"
+    manifest = train("none", str(tiny_model_dir), out)
+    assert manifest.tokens_seen == 0
+    assert all(bool(t.abs().sum() == 0) for t in _lora_b(out).values())
+    ids = torch.tensor([[1, 2, 3, 4]])
+    base = load_model(str(tiny_model_dir)).model
+    variant = load_model(f"{tiny_model_dir}+{out}").model
+    with torch.no_grad():
+        assert torch.allclose(base(ids).logits, variant(ids).logits, atol=1e-6)
+
+
+def test_rerun_into_same_dir_is_a_no_op_but_other_run_is_refused(
+    control_run: Path, tiny_model_dir: Path
+) -> None:
+    before = (control_run / "manifest.json").read_text()
+    train("sft_control", str(tiny_model_dir), control_run, SMALL)
+    assert (control_run / "manifest.json").read_text() == before
+    with pytest.raises(AlignlabError, match="already holds a different run"):
+        train("sft_control", str(tiny_model_dir), control_run, {**SMALL, "seed": 5})
+
+
+def test_unfinished_dir_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "adapter_model.safetensors").write_bytes(b"x")
+    with pytest.raises(AlignlabError, match="no manifest"):
+        train("sft_control", str(tiny_model_dir), tmp_path / "half", SMALL)
+
+
+@pytest.mark.parametrize(
+    ("method_name", "params", "message"),
+    [
+        ("nope", {}, "unknown method 'nope'; known methods: .*sft_control"),
+        ("sft_control", {"colour": 1}, "unknown parameter 'colour' for method 'sft_control'"),
+        ("sft_control", {"learning_rate": -1}, "bad training parameter 'learning_rate'"),
+        ("sft_control", {"token_budget": "lots"}, "bad training parameter 'token_budget'"),
+        ("synthetic_data", {"filter_unknown": "maybe"}, "filter_unknown"),
+    ],
+)
+def test_bad_input_is_one_line(
+    method_name: str, params: dict[str, object], message: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(AlignlabError, match=message) as info:
+        train(method_name, str(tiny_model_dir), tmp_path / "out", params)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_api_model_cannot_be_trained(tmp_path: Path) -> None:
+    with pytest.raises(AlignlabError, match="API model"):
+        train("sft_control", "openai/gpt-4o-mini", tmp_path / "out")
+
+
+class _NanConfig(MethodConfig):
+    pass
+
+
+def _nan_penalty(config: _NanConfig) -> object:
+    return lambda model: torch.tensor(float("nan"))
+
+
+@method(config=_NanConfig, kind="sft", source="test", penalty=_nan_penalty)
+def _test_nan(config: _NanConfig, context: BuildContext) -> list[SFTExample]:
+    return [
+        SFTExample(prompt=({"role": "user", "content": f"Say {i}."},), completion=f"{i}")
+        for i in range(8)
+    ]
+
+
+def test_nan_loss_stops_with_step_and_leaves_nothing(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(AlignlabError, match="loss became nan at step 1"):
+        train("_test_nan", str(tiny_model_dir), tmp_path / "out", SMALL)
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_leakage_guard_refuses_test_and_heldout_prompts() -> None:
+    from alignlab.evals.sycophancy import sycophancy_samples
+    from alignlab.methods._evaldata import answer_text
+
+    for split in ("test", "heldout"):
+        sample = sycophancy_samples(split, 3)[0]  # type: ignore[arg-type]
+        leaked = SFTExample(
+            prompt=({"role": "user", "content": str(sample.input)},), completion="A"
+        )
+        if isinstance(sample.input, str):
+            with pytest.raises(AlignlabError, match="test/heldout eval prompt"):
+                check_no_leakage([leaked])
+    canary = SFTExample(prompt=({"role": "user", "content": f"hi {CANARY}"},), completion="A")
+    with pytest.raises(AlignlabError, match="canary"):
+        check_no_leakage([canary])
+    train_sample = sycophancy_samples("train", 3)[0]
+    assert answer_text(train_sample, "A") in ("A", train_sample.choices[0])  # type: ignore[index]
+
+
+def test_every_method_builds_train_only_data(tiny_model_dir: Path) -> None:
+    for name, info in registered_methods().items():
+        if info.kind not in ("sft", "dpo") or name.startswith("_test"):
+            continue
+        context = BuildContext(seed=0, token_budget=2000, base_spec=str(tiny_model_dir))
+        data = info.builder(info.config(), context)
+        assert data, name
+        check_no_leakage(data)  # raises on any test/heldout prompt
+
+
+def test_manifest_is_json_with_version(control_run: Path) -> None:
+    raw = json.loads((control_run / "manifest.json").read_text())
+    assert raw["version"] == 1 and raw["training"]["token_budget"] == 300
