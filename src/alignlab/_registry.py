@@ -6,4 +6,4 @@ tasks.  It only imports the modules that carry decorators.
 """
 
 from alignlab.evals import _tasks  # noqa: F401  (registers @task functions)
-from alignlab.models import _provider  # noqa: F401  (registers @modelapi)
+from alignlab.models import _provider, _random  # noqa: F401  (register @modelapi)

@@ -127,57 +127,19 @@ def evals_command() -> None:
     console.print(table)
 
 
-def _metric_functions(task_obj: Any) -> dict[str, Any]:
-    """Task-level metric callables by short name (built-in tasks only)."""
-    from inspect_ai._util.registry import registry_info
-
-    functions: dict[str, Any] = {}
-    for metric_fn in getattr(task_obj, "metrics", None) or []:
-        if callable(metric_fn):
-            functions[registry_info(metric_fn).name.split("/")[-1]] = metric_fn
-    return functions
-
-
-def _sample_scores(log: Any, scorer_name: str) -> list[Any]:
-    from inspect_ai.scorer import SampleScore
-
-    return [
-        SampleScore(
-            score=sample.scores[scorer_name], sample_id=sample.id, sample_metadata=sample.metadata
-        )
-        for sample in log.samples or []
-        if sample.scores and scorer_name in sample.scores
-    ]
-
-
-def _cluster_key(score: Any) -> Any:
-    # items that belong together (one claim under several conditions) resample together
-    metadata = score.sample_metadata or {}
-    return metadata.get("item_id", score.sample_id)
-
-
 def _results_table(log: Any, task_obj: Any) -> Table:
-    from alignlab.analysis import bootstrap_ci, metric_ci
+    from alignlab.analysis import log_metric_estimates
 
     table = Table(title=f"{log.eval.task} on {log.eval.model} ({log.status})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% CI (bootstrap)", justify="right")
     table.add_column("n", justify="right")
-    functions = _metric_functions(task_obj)
-    for score in log.results.scores if log.results is not None else []:
-        sample_scores = _sample_scores(log, score.name)
-        for metric_name, metric in score.metrics.items():
-            interval = "-"
-            if metric_name == "stderr":
-                pass  # an interval around a standard error says nothing useful
-            elif metric_name in functions and sample_scores:
-                estimate = metric_ci(functions[metric_name], sample_scores, cluster=_cluster_key)
-                interval = f"[{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
-            elif metric_name == "accuracy" and len(sample_scores) > 1:
-                estimate = bootstrap_ci([s.score.as_float() for s in sample_scores])
-                interval = f"[{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
-            table.add_row(metric_name, f"{metric.value:.3f}", interval, str(len(sample_scores)))
+    for name, (estimate, n) in log_metric_estimates(log, task_obj).items():
+        interval = "-"
+        if name != "stderr" and estimate.ci_low == estimate.ci_low:  # NaN bounds print as "-"
+            interval = f"[{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
+        table.add_row(name, f"{estimate.value:.3f}", interval, str(n))
     return table
 
 

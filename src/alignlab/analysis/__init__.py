@@ -9,6 +9,7 @@ with tests that use the pairing (:func:`paired_bootstrap_diff`,
 independent intervals.
 """
 
+from alignlab.analysis._log_metrics import cluster_key, log_metric_estimates
 from alignlab.analysis._metric_ci import metric_ci
 from alignlab.analysis._stats import (
     Estimate,
@@ -22,6 +23,8 @@ __all__ = [
     "Estimate",
     "McNemarResult",
     "bootstrap_ci",
+    "cluster_key",
+    "log_metric_estimates",
     "mcnemar_exact",
     "metric_ci",
     "paired_bootstrap_diff",

@@ -97,9 +97,13 @@ def classify_reply(text: str, patterns: list[str]) -> int | None:
     return starts[0][1]
 
 
+CHOICE_SCORING_PROVIDERS = ("alignlab", "random")
+"""Providers that answer ``alignlab_choices`` requests (local models, the random baseline)."""
+
+
 def uses_choice_scoring(model_name: str) -> bool:
     """Whether the model's provider offers log-likelihood choice scoring."""
-    return model_name.split("/", 1)[0] == "alignlab"
+    return model_name.split("/", 1)[0] in CHOICE_SCORING_PROVIDERS
 
 
 @solver

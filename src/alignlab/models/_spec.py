@@ -69,6 +69,7 @@ DEFAULT_MODEL = "smollm2-135m"
 
 INSPECT_PROVIDERS = frozenset(
     {
+        "random",
         "openai",
         "anthropic",
         "google",
