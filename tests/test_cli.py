@@ -58,7 +58,7 @@ def test_models_lists_embedded() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["eval", "nosuch-task"], "unknown task 'nosuch-task'; built-in tasks: mwe, sycophancy"),
+        (["eval", "nosuch-task"], "unknown task 'nosuch-task'; built-in tasks: "),
         (
             ["eval", "sycophancy", "--model", "nosuch"],
             "unknown model spec 'nosuch'; known models: smollm2-135m",
@@ -70,6 +70,19 @@ def test_models_lists_embedded() -> None:
         (["eval", "sycophancy", "-T", "split=dev"], "unknown split 'dev'"),
         (["eval", "sycophancy", "-T", "splitdev"], "not of the form key=value"),
         (["eval", "sycophancy", "-T", "colour=red"], "bad task argument for 'sycophancy'"),
+        (["train", "nosuch", "--out", "x"], "unknown method 'nosuch'; known methods: "),
+        (
+            ["train", "sft_control", "--out", "x", "-p", "colour=red"],
+            "unknown parameter 'colour' for method 'sft_control'",
+        ),
+        (
+            ["train", "sft_control", "--out", "x", "-p", "learning_rate=-1"],
+            "bad training parameter 'learning_rate'",
+        ),
+        (
+            ["train", "sft_control", "--out", "x", "--base", "openai/gpt-4o-mini"],
+            "cannot train 'openai/gpt-4o-mini': it is an API model",
+        ),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str) -> None:

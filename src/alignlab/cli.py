@@ -230,10 +230,11 @@ def train_command(
     """Train METHOD on a base model; writes a LoRA adapter plus manifest.json to --out."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from alignlab.methods import train
+    from alignlab.methods import train, validate_request
 
     _quiet_transformers()
     params = _parse_task_args(param or [])
+    validate_request(method, base, params)  # fail in one line before any progress display
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -22,7 +22,7 @@ from alignlab.methods._registry import (
     method,
     registered_methods,
 )
-from alignlab.methods._train import read_manifest, split_params, train
+from alignlab.methods._train import read_manifest, split_params, train, validate_request
 
 __all__ = [
     "CANARY",
@@ -42,4 +42,5 @@ __all__ = [
     "registered_methods",
     "split_params",
     "train",
+    "validate_request",
 ]

@@ -138,6 +138,37 @@ def _check_out_dir(
     return None
 
 
+def validate_request(
+    method_name: str, base: str, params: Mapping[str, object]
+) -> tuple[MethodInfo, MethodConfig, TrainingConfig]:
+    """Check a training request without doing any work (the CLI calls this first).
+
+    Args:
+        method_name: A registered method.
+        base: The base model spec.
+        params: Method and shared training parameters.
+
+    Returns:
+        The method, its validated config, and the shared training config.
+
+    Raises:
+        AlignlabError: On an unknown method or parameter, a bad value, or an untrainable base.
+    """
+    from alignlab.models import parse_spec
+
+    info = get_method(method_name)
+    config, training = split_params(info, params)
+    spec = parse_spec(base)
+    if not spec.is_local:
+        raise AlignlabError(
+            f"cannot train '{base}': it is an API model; training needs local weights "
+            "(e.g. smollm2-135m or a model directory)"
+        )
+    if spec.adapter is not None:
+        raise AlignlabError(f"cannot train on '{base}': train on a base without an adapter")
+    return info, config, training
+
+
 def train(
     method_name: str,
     base: str,
@@ -162,19 +193,9 @@ def train(
     Raises:
         AlignlabError: On bad input, a base that cannot be trained, leakage, or NaN loss.
     """
-    from alignlab.models import parse_spec
     from alignlab.models._load import load_model
 
-    info = get_method(method_name)
-    config, training = split_params(info, params or {})
-    spec = parse_spec(base)
-    if not spec.is_local:
-        raise AlignlabError(
-            f"cannot train '{base}': it is an API model; training needs local weights "
-            "(e.g. smollm2-135m or a model directory)"
-        )
-    if spec.adapter is not None:
-        raise AlignlabError(f"cannot train on '{base}': train on a base without an adapter")
+    info, config, training = validate_request(method_name, base, params or {})
     done = _check_out_dir(out, info, config, training, base)
     if done is not None:
         return done
