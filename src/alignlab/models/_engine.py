@@ -474,16 +474,18 @@ class Engine:
                 len(rows[j][2]) - len(requests[rows[j][0]].option_ids[rows[j][1]]) - 1
                 for j in batch
             )
+            # rows are left-padded, so every option lies in the last `keep` positions:
+            # only those need the (vocabulary-sized) output projection and softmax
+            keep = 1 + max(len(requests[rows[j][0]].option_ids[rows[j][1]]) for j in batch)
             out, _, _, _, suffix_ids = self._prefill(
-                [rows[j][2] for j in batch], max_prefix=max_prefix, logits_to_keep=0
+                [rows[j][2] for j in batch], max_prefix=max_prefix, logits_to_keep=keep
             )
             log_probs = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
-            targets = suffix_ids[:, 1:]
+            targets = suffix_ids[:, -(keep - 1) :]
             token_lp = log_probs.gather(-1, targets[..., None]).squeeze(-1)
-            width = suffix_ids.shape[1]
             for row, j in enumerate(batch):
                 i, k, ids = rows[j]
                 option_len = len(requests[i].option_ids[k])
                 # the option's tokens are the last option_len targets of the row
-                logprobs[i][k] = float(token_lp[row, width - 1 - option_len :].sum())
+                logprobs[i][k] = float(token_lp[row, keep - 1 - option_len :].sum())
                 scored[i] += len(ids)
