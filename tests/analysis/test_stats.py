@@ -164,6 +164,8 @@ def test_stats_shortcut() -> None:
         "Estimate",
         "McNemarResult",
         "bootstrap_ci",
+        "cluster_key",
+        "log_metric_estimates",
         "mcnemar_exact",
         "metric_ci",
         "paired_bootstrap_diff",
