@@ -1,0 +1,229 @@
+"""GRPO (Shao et al. 2024, arXiv:2402.03300) with TRL's ``GRPOTrainer`` on a token budget.
+
+A ``grpo``-kind method builds :class:`RLData`: prompts and a programmatic
+reward.  For each prompt the policy samples ``num_generations`` completions;
+each completion's advantage is its reward minus the group mean, divided by the
+group's standard deviation; the loss is the paper's per-sequence policy
+gradient with a KL penalty (``beta``) to the base (the LoRA adapters switched
+off).  One optimisation pass per sample batch, so the clipped ratio is 1.
+
+Budget: every sampled row costs its prompt tokens plus its completion tokens
+(what the model processes); training stops after the step at which
+``token_budget * epochs`` is reached, so the last step may overshoot by one
+batch, and ``tokens_seen`` reports the exact count.  The learning rate decays
+linearly in *tokens*, from ``learning_rate`` to 0 at the budget, the RL
+analogue of the SFT trainer's linear decay over steps (the number of steps is
+not known in advance because completion lengths are sampled).
+
+``per_device_train_batch_size`` counts completions (TRL's convention): with
+``batch_size=8`` and 4 generations, one step sees 2 prompts.  Sampling uses
+torch's global generator, seeded by the trainer from ``TrainingConfig.seed``,
+so a run is bit-identical on CPU with the same thread count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alignlab._errors import AlignlabError
+from alignlab.methods._common import StepCallback, TrainOutcome, cpu_training_args, loss_callback
+from alignlab.methods._config import LossPoint, TrainingConfig
+from alignlab.methods._data import Message, SFTExample, check_no_leakage, dataset_sha256
+from alignlab.methods._loophole import reply_text
+
+Reward = Callable[[int, str], float]
+"""``(prompt_index, completion_text) -> reward``; must be a pure function."""
+
+
+@dataclass(frozen=True)
+class RLData:
+    """What a ``grpo``-kind builder returns: prompts, a reward and the sampling settings."""
+
+    prompts: tuple[tuple[Message, ...], ...]
+    """Chat prompts (system/user messages), in the order the builder drew them."""
+    reward: Reward
+    """Scores one sampled completion of one prompt."""
+    task_done: Callable[[int, str], bool] | None = None
+    """Optional honest grader, only for logging how much reward came from exploits."""
+    num_generations: int = 4
+    """Completions sampled per prompt (the group GRPO normalises over)."""
+    max_completion_length: int = 48
+    """Longest sampled completion in tokens."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    beta: float = 0.04
+    """KL penalty to the base model (the paper's value)."""
+    report: list[str] = field(default_factory=list)
+    """Lines :func:`run_grpo` appends (reward curve, exploit rate); pass ``context.notes``
+    so they reach the manifest."""
+
+
+def prompt_length(tokenizer: Any, prompt: Sequence[Message]) -> int:
+    """Tokens of a chat prompt with the generation prompt, as TRL tokenises it."""
+    text = tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@dataclass
+class _Progress:
+    """Counters the reward function, scheduler and callbacks share."""
+
+    total: int
+    tokens: int = 0
+    used: list[int] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    exploits: list[float] = field(default_factory=list)
+
+
+def _reward_function(
+    data: RLData, tokenizer: Any, lengths: Sequence[int], progress: _Progress
+) -> Callable[..., list[float | None]]:
+    """TRL's reward-function interface over ``data.reward``; also counts tokens and prompts."""
+
+    def reward(completion_ids: list[list[int]], index: list[int], **_: Any) -> list[float | None]:
+        texts = [reply_text(tokenizer, ids) for ids in completion_ids]
+        scores = [float(data.reward(i, t)) for i, t in zip(index, texts, strict=True)]
+        progress.tokens += sum(
+            lengths[i] + len(ids) for i, ids in zip(index, completion_ids, strict=True)
+        )
+        progress.used += index[:: data.num_generations]  # TRL lays out each group contiguously
+        progress.rewards.append(sum(scores) / len(scores))
+        if data.task_done is not None:
+            done = [data.task_done(i, t) for i, t in zip(index, texts, strict=True)]
+            hacked = [s > 0 and not d for s, d in zip(scores, done, strict=True)]
+            progress.exploits.append(sum(hacked) / len(hacked))
+        return list(scores)
+
+    return reward
+
+
+def _budget_callback(progress: _Progress) -> Any:
+    from transformers import TrainerCallback
+
+    class _Budget(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            if progress.tokens >= progress.total:
+                control.should_training_stop = True
+
+    return _Budget()
+
+
+def _summary(values: Sequence[float]) -> str:
+    if not values:
+        return "none"
+    head, tail = values[: max(1, len(values) // 4)], values[-max(1, len(values) // 4) :]
+    return (
+        f"{sum(head) / len(head):.3f} in the first quarter of batches, "
+        f"{sum(tail) / len(tail):.3f} in the last ({len(values)} batches)"
+    )
+
+
+def run_grpo(
+    model: Any,
+    tokenizer: Any,
+    data: RLData,
+    training: TrainingConfig,
+    workdir: Path,
+    on_step: StepCallback | None = None,
+) -> TrainOutcome:
+    """Train ``model`` (a PEFT model) with GRPO until the token budget is spent.
+
+    Args:
+        model: PEFT model with LoRA adapters.
+        tokenizer: Its tokenizer.
+        data: Prompts, reward and sampling settings from the method's builder.
+        training: Shared settings.
+        workdir: Scratch directory.
+        on_step: Progress hook (its total is re-estimated from the tokens per step so far).
+
+    Returns:
+        Tokens seen (prompt + sampled), prompts used, their hash and the loss curve.
+
+    Raises:
+        AlignlabError: On data of the wrong type, no usable prompts, leakage or NaN loss.
+    """
+    import torch
+    from datasets import Dataset  # type: ignore[import-untyped]
+    from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
+
+    if not isinstance(data, RLData):
+        raise AlignlabError("a grpo method must build alignlab.methods._grpo.RLData")
+    check_no_leakage([SFTExample(prompt=p, completion="") for p in data.prompts])
+    lengths = [prompt_length(tokenizer, p) for p in data.prompts]
+    fits = [
+        i for i, n in enumerate(lengths) if n + data.max_completion_length <= training.max_length
+    ]
+    if not fits:
+        raise AlignlabError(
+            f"no prompt fits max_length={training.max_length} with "
+            f"max_completion_length={data.max_completion_length}"
+        )
+    if len(fits) < len(lengths):
+        data.report.append(f"grpo: dropped {len(lengths) - len(fits)} prompts over max_length")
+    progress = _Progress(total=training.token_budget * training.epochs)
+    reward = _reward_function(data, tokenizer, lengths, progress)
+    dataset = Dataset.from_dict({"prompt": [list(data.prompts[i]) for i in fits], "index": fits})
+    batch, groups = training.batch_size, data.num_generations
+    # each completion costs at least its prompt and one token: an upper bound on the steps
+    max_steps = math.ceil(progress.total / (batch * (min(lengths[i] for i in fits) + 1)))
+    args = GRPOConfig(
+        **cpu_training_args(training, workdir),
+        max_steps=max_steps,
+        generation_batch_size=math.lcm(batch, groups),
+        num_generations=groups,
+        max_completion_length=data.max_completion_length,
+        temperature=data.temperature,
+        top_p=1.0,
+        top_k=0,
+        beta=data.beta,
+        loss_type="grpo",
+        scale_rewards="group",
+        num_iterations=1,
+        use_vllm=False,
+        log_completions=False,
+        remove_unused_columns=False,
+    )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=training.learning_rate, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda _: max(0.0, 1.0 - progress.tokens / progress.total)
+    )
+    curve: list[LossPoint] = []
+
+    def report_step(step: int, _total: int, loss: float) -> None:
+        if on_step is not None:
+            estimate = math.ceil(step * progress.total / max(progress.tokens, 1))
+            on_step(step, max(step, estimate), loss)
+
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[loss_callback(curve, report_step), _budget_callback(progress)],
+        optimizers=(optimizer, scheduler),
+    )
+    trainer.train()
+    if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen copy for the KL term
+        model.delete_adapter("ref")
+    data.report.append(f"grpo: mean loophole reward {_summary(progress.rewards)}")
+    if data.task_done is not None:
+        data.report.append(
+            f"grpo: share of replies rewarded without doing the task {_summary(progress.exploits)}"
+        )
+    data.report.append(
+        f"grpo: {len(curve)} steps, {len(progress.used)} prompt groups, "
+        f"{progress.tokens} tokens (budget {progress.total})"
+    )
+    used = [SFTExample(prompt=data.prompts[i], completion="") for i in progress.used]
+    return TrainOutcome(
+        tokens_seen=progress.tokens,
+        n_examples=len(progress.used),
+        dataset_sha256=dataset_sha256(used),
+        loss_curve=curve,
+    )
