@@ -5,11 +5,19 @@ gradient checkpointing) made LoRA SFT of the 135M model about 14x slower than
 plain fp32 without checkpointing.  Padding-free batches (sequences laid end
 to end, attention kept within each by ``position_ids``) waste no FLOPs on pad
 tokens, which matters more on CPU than any kernel choice.
+
+Threads: with every core busy (this is a shared machine), two OpenMP threads
+that each wait for the other at every operation were 4-7x *slower* than one
+thread for LoRA SFT of the 135M model; on idle cores two threads are faster.
+:func:`thread_tuner` re-measures which is faster every few steps.  The thread
+count does not change the numbers (an adapter trained with 1 thread is bit-identical
+to one trained with 2; ``tests/methods/test_sft_speed_paths.py`` checks it).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,3 +133,66 @@ def loss_callback(curve: list[LossPoint], on_step: StepCallback | None) -> Any:
                 on_step(int(state.global_step), int(state.max_steps), loss)
 
     return _LossCallback()
+
+
+THREAD_PROBE_EVERY = 8
+"""Optimiser steps between two measurements of the best thread count."""
+
+
+def _probe_seconds(threads: int, repeats: int = 3) -> float:
+    """Seconds for a small LoRA-like workload (matmul + elementwise) with ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(128, 576, generator=generator)
+    w = torch.randn(576, 1536, generator=generator)
+    (a @ w).mul_(0.5)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for _ in range(4):
+            (a @ w).mul_(0.5).add_(1.0)
+    return time.perf_counter() - start
+
+
+def best_thread_count(most: int) -> int:
+    """1 or ``most``, whichever runs a small matmul + elementwise workload faster right now.
+
+    Leaves torch's thread count set to the answer.
+    """
+    import torch
+
+    if most <= 1:
+        torch.set_num_threads(1)
+        return 1
+    many, one = _probe_seconds(most), _probe_seconds(1)
+    best = most if many < one else 1
+    torch.set_num_threads(best)
+    return best
+
+
+def thread_tuner(training: TrainingConfig) -> Any:
+    """A ``TrainerCallback`` that re-picks 1 thread or all every few steps, or None.
+
+    None when ``training.threads`` is set (the user's choice stands) or there is one core.
+    The caller restores torch's thread count after training.
+
+    Args:
+        training: Shared settings.
+
+    Returns:
+        The callback, or None.
+    """
+    import torch
+    from transformers import TrainerCallback
+
+    most = torch.get_num_threads()
+    if training.threads is not None or most <= 1:
+        return None
+
+    class _ThreadTuner(TrainerCallback):
+        def on_step_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            if state.global_step % THREAD_PROBE_EVERY == 0:
+                best_thread_count(most)
+
+    return _ThreadTuner()

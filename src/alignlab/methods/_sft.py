@@ -5,10 +5,22 @@ sees: examples are taken in order until the next one would exceed
 ``token_budget``.  Loss is on the completion only (the prompt is context).
 An optional penalty hook (see :mod:`alignlab.methods.regularized`) is added
 to the loss at every step.
+
+Two CPU costs of TRL's defaults are removed (measured in ``benchmarks/bench_train.py``):
+
+- TRL's fused LM head scores *every* position on devices without Triton and
+  also computes the entropy and top-1 metrics over the vocabulary; completion
+  tokens are 7-23% of our tokens, so :func:`completion_loss` projects only the
+  positions whose next token is a completion token (``logits_to_keep``) and
+  takes the plain cross-entropy there.
+- A padding-free batch otherwise runs SDPA over the whole packed row with a
+  block-diagonal mask (quadratic in the row, mostly masked);
+  :func:`packed_sdpa` runs causal SDPA on each sequence of the row instead.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +31,7 @@ from alignlab.methods._common import (
     TrainOutcome,
     cpu_training_args,
     loss_callback,
+    thread_tuner,
 )
 from alignlab.methods._config import LossPoint, TrainingConfig
 from alignlab.methods._data import SFTExample, dataset_sha256
@@ -67,6 +80,113 @@ def budgeted(rows: Sequence[tuple[list[int], list[int]]], budget: int) -> int:
     return len(rows)
 
 
+def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+    """Token-mean cross-entropy over completion tokens, projecting only the positions scored.
+
+    Position ``t`` predicts ``labels[t + 1]``; a label of -100 (prompt, padding, and the
+    first token of each packed sequence) is not scored, so no position predicts across
+    a sequence boundary.
+
+    Args:
+        model: The causal LM (PEFT-wrapped or not).
+        inputs: A collated batch with ``labels`` (-100 where not scored).
+        num_items_in_batch: Scored tokens over the whole optimiser step (the Trainer
+            counts them across gradient-accumulation batches); None counts this batch.
+
+    Returns:
+        The loss, a scalar tensor: summed negative log-likelihood / scored tokens.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    targets = labels[..., 1:]
+    scored = targets != -100
+    keep = F.pad(scored, (0, 1), value=False)  # (batch, length) mask of the predicting positions
+    rest = {k: v for k, v in inputs.items() if k != "labels"}
+    logits = model(**rest, use_cache=False, logits_to_keep=keep).logits  # (scored, vocab)
+    total = F.cross_entropy(logits.float(), targets[scored], reduction="sum")
+    count = scored.sum() if num_items_in_batch is None else num_items_in_batch
+    return total / torch.as_tensor(count).clamp(min=1)
+
+
+PACKED_ATTENTION = "alignlab_packed_sdpa"
+"""Name under which :func:`packed_sdpa` is registered with transformers."""
+
+
+def packed_sdpa(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    cu_seq_lens_q: Any = None,
+    cu_seq_lens_k: Any = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
+    """Causal SDPA on each sequence of a padding-free row; plain SDPA on anything else.
+
+    A padding-free batch is one row of sequences laid end to end, with their
+    boundaries in ``cu_seq_lens_q``.  Attending over the whole row under a
+    block-diagonal mask costs (row length)^2; attending within each sequence costs
+    the sum of the squared lengths (8x less for 8 sequences of equal length), and
+    the unmasked causal kernel is the fast one.
+
+    Args:
+        module: The attention module (transformers' attention-interface signature).
+        query: ``(batch, heads, length, head_dim)``.
+        key: ``(batch, kv_heads, length, head_dim)``.
+        value: Like ``key``.
+        attention_mask: transformers' SDPA mask, used only when the row is not packed.
+        cu_seq_lens_q: Cumulative sequence lengths from TRL's padding-free collator.
+        cu_seq_lens_k: The same for keys.
+        **kwargs: Passed to transformers' SDPA attention (scaling, dropout...).
+
+    Returns:
+        ``(output of shape (batch, length, heads, head_dim), None)``.
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    length = query.shape[2]
+    packed = (
+        cu_seq_lens_q is not None
+        and query.shape[0] == 1
+        and key.shape[2] == length
+        and (cu_seq_lens_k is None or torch.equal(cu_seq_lens_k, cu_seq_lens_q))
+    )
+    bounds = cu_seq_lens_q.tolist() if packed else []
+    if not packed or bounds[0] != 0 or bounds[-1] != length:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    parts = [
+        sdpa_attention_forward(
+            module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, **kwargs
+        )[0]
+        for a, b in itertools.pairwise(bounds)
+        if b > a
+    ]
+    return torch.cat(parts, dim=1), None
+
+
+def _base_model(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _use_packed_attention(model: Any) -> str:
+    """Switch an SDPA model to :func:`packed_sdpa`; returns the implementation to restore."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    base = _base_model(model)
+    previous = str(base.config._attn_implementation)
+    if previous == "sdpa":
+        AttentionInterface.register(PACKED_ATTENTION, packed_sdpa)
+        # the SDPA mask still serves batches that are not packed (the fallback above)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(PACKED_ATTENTION, sdpa_mask)
+        base.set_attn_implementation(PACKED_ATTENTION)
+    return previous
+
+
 def run_sft(
     model: Any,
     tokenizer: Any,
@@ -90,6 +210,7 @@ def run_sft(
     Returns:
         Tokens seen, examples used, data hash and the loss curve.
     """
+    import torch
     from datasets import Dataset  # type: ignore[import-untyped]
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
@@ -109,21 +230,54 @@ def run_sft(
         max_length=None,
         dataset_num_proc=None,
     )
-    trainer_class = SFTTrainer if penalty is None else _penalised(SFTTrainer, penalty)
+    trainer_class = _completion_loss_trainer(SFTTrainer)
+    if penalty is not None:
+        trainer_class = _penalised(trainer_class, penalty)
+    callbacks = [loss_callback(curve, on_step)]
+    tuner = thread_tuner(training)
+    if tuner is not None:
+        callbacks.append(tuner)
     trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[loss_callback(curve, on_step)],
+        callbacks=callbacks,
     )
-    trainer.train()
+    threads = torch.get_num_threads()
+    attention = _use_packed_attention(model)
+    try:
+        trainer.train()
+    finally:
+        _base_model(model).set_attn_implementation(attention)
+        torch.set_num_threads(threads)
     return TrainOutcome(
         tokens_seen=sum(len(r[0]) for r in rows) * training.epochs,
         n_examples=kept,
         dataset_sha256=dataset_sha256(used),
         loss_curve=curve,
     )
+
+
+def _completion_loss_trainer(base: type[Any]) -> type[Any]:
+    class CompletionLossSFTTrainer(base):  # type: ignore[misc]
+        """``SFTTrainer`` whose loss is :func:`completion_loss` (no fused LM head, no metrics).
+
+        TRL's own loss also logs entropy and top-1 accuracy; nothing here reads them.
+        """
+
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: Any,
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            if return_outputs:  # only evaluation asks for outputs; we never evaluate
+                return super().compute_loss(model, inputs, True, num_items_in_batch)
+            return completion_loss(model, inputs, num_items_in_batch)
+
+    return CompletionLossSFTTrainer
 
 
 def _penalised(base: type[Any], penalty: Penalty) -> type[Any]:
