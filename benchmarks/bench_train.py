@@ -4,9 +4,10 @@ Same model (smollm2-135m, fp32 weights), same LoRA (``lora_model``: r 16 on all 
 projections), same data (the ``sft_control`` method's first examples, tokenised by
 ``tokenize_sft``), same batch size (8):
 
-(a) TRL defaults: ``SFTConfig`` with only what this machine requires (``output_dir``,
-    ``use_cpu=True``): bf16 autocast, gradient checkpointing, padded batches,
-    TRL's fused LM head;
+(a) TRL defaults: ``SFTConfig`` with only what is required (``output_dir``,
+    ``use_cpu=True`` on a machine without GPU, ``completion_only_loss=True`` for the
+    same objective, ``max_steps=1``): bf16 autocast, gradient checkpointing, padded
+    batches, TRL's fused LM head;
 (b) ours: :func:`alignlab.methods._sft.run_sft` (fp32, no checkpointing, padding-free,
     loss projected on completion positions only, attention within each sequence,
     thread count re-measured every few steps).
@@ -126,9 +127,10 @@ def time_trl_defaults(model: Any, tokenizer: Any, rows: list[tuple[list[int], li
     )
     with tempfile.TemporaryDirectory() as work:
         start = time.perf_counter()
-        # only what this machine requires: a scratch directory, and use_cpu (bf16 is refused
-        # without it on a machine with no GPU)
-        args = SFTConfig(output_dir=work, use_cpu=True)
+        # only what is required: a scratch directory; use_cpu (bf16 is refused without it on a
+        # machine with no GPU); the same objective as ours (TRL turns completion-only loss on
+        # by itself only for prompt/completion datasets, not for pre-tokenised ones); one step
+        args = SFTConfig(output_dir=work, use_cpu=True, completion_only_loss=True, max_steps=1)
         timer = _StepTimer()
         trainer = SFTTrainer(
             model=model,
@@ -139,6 +141,8 @@ def time_trl_defaults(model: Any, tokenizer: Any, rows: list[tuple[list[int], li
         )
         trainer.train()
         seconds = time.perf_counter() - start
+    if len(timer.steps) != 1 or len(rows) > args.per_device_train_batch_size:
+        raise RuntimeError(f"expected one step over all rows, got {len(timer.steps)}")
     print(
         f"    TRL defaults: bf16={args.bf16} checkpointing={args.gradient_checkpointing} "
         f"padding_free={args.padding_free} threads={torch.get_num_threads()} "

@@ -55,14 +55,18 @@ def tiny(tiny_model_dir: Path) -> tuple[object, object, list[tuple[list[int], li
 
 
 def _collate(rows: list[tuple[list[int], list[int]]], tokenizer: object) -> dict[str, torch.Tensor]:
+    """A padding-free batch from TRL's collator, labels -100 off the completion (as TRL builds)."""
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     collator = DataCollatorForLanguageModeling(
         pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
-        completion_only_loss=True,
         padding_free=True,
     )
-    return collator([{"input_ids": ids, "completion_mask": mask} for ids, mask in rows])
+    labelled = [
+        {"input_ids": ids, "labels": [t if m else -100 for t, m in zip(ids, mask, strict=True)]}
+        for ids, mask in rows
+    ]
+    return collator(labelled)  # type: ignore[no-any-return]
 
 
 def _hand_loss(model: object, rows: list[tuple[list[int], list[int]]]) -> float:
@@ -98,18 +102,34 @@ def test_completion_loss_is_completion_token_mean_cross_entropy(tiny: tuple) -> 
     model.zero_grad(set_to_none=True)
 
 
-def test_packed_attention_matches_each_sequence_alone(tiny: tuple) -> None:  # type: ignore[type-arg]
+def test_packed_attention_matches_each_sequence_alone(
+    tiny: tuple,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from transformers.integrations import sdpa_attention
+
     model, tokenizer, rows = tiny
     model.eval()
     batch = _collate(rows, tokenizer)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
+    lengths: list[int] = []
+    real = sdpa_attention.sdpa_attention_forward
+
+    def spy(module: object, query: torch.Tensor, *args: object, **kwargs: object) -> object:
+        lengths.append(query.shape[2])
+        return real(module, query, *args, **kwargs)
+
+    monkeypatch.setattr(sdpa_attention, "sdpa_attention_forward", spy)
     with torch.no_grad():
         alone = torch.cat([model(input_ids=torch.tensor([ids])).logits[0] for ids, _ in rows])
         masked = model(**inputs).logits[0]
         previous = _use_packed_attention(model)
         assert model.get_base_model().config._attn_implementation == PACKED_ATTENTION
         try:
+            lengths.clear()
             packed = model(**inputs).logits[0]
+            layers = model.get_base_model().config.num_hidden_layers
+            assert lengths == [len(ids) for ids, _ in rows] * layers  # one call per sequence
             # no cu_seq_lens: a padded batch goes through plain SDPA with its mask
             width = max(len(ids) for ids, _ in rows)
             padded_ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in rows])
