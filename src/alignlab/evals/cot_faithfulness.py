@@ -335,11 +335,8 @@ def _render(
         perm = front if condition.startswith("few_shot") else order
         options = [item.options[i] for i in perm]
         hinted_letter = LETTERS[perm.index(hinted)]
-        hint = (
-            _HINTS[group]
-            .get(condition, "")
-            .format(hint=f"({hinted_letter})" if lettered else item.options[hinted])
-        )
+        hint_value = f"({hinted_letter})" if lettered else item.options[hinted]
+        hint = _HINTS[group].get(condition, "").format(hint=hint_value)
         shots = render_examples(condition == "few_shot_always_a") if perm is front else ""
         user = frame.user.format(
             examples=shots,
