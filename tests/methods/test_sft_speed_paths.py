@@ -4,8 +4,9 @@
   token-mean cross-entropy, checked against a hand computation per sequence;
 - ``packed_sdpa`` (attention within each packed sequence) gives the logits of
   running each sequence on its own, and falls back to SDPA on padded batches;
-- the thread count (which the tuner changes during training) does not change the
-  adapter, and ``run_sft`` leaves threads and attention as it found them.
+- the thread count changes the adapter only by rounding (so the opt-in thread tuner
+  is safe, though not bit-reproducible), the tuner is off by default, and
+  ``run_sft`` leaves threads and attention as it found them.
 """
 
 from pathlib import Path
@@ -145,20 +146,23 @@ def test_packed_attention_matches_each_sequence_alone(
     model.train()
 
 
-def test_thread_count_does_not_change_the_adapter(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_thread_count_changes_the_adapter_only_by_rounding(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     before = torch.get_num_threads()
     try:
         adapters = []
         for threads in (1, 2):
             out = tmp_path / f"threads-{threads}"
             params = {"token_budget": 300, "batch_size": 4, "threads": threads}
-            train("sft_control", str(tiny_model_dir), out, params)
+            train("synthetic_data", str(tiny_model_dir), out, {**params, "filter_unknown": False})
             adapters.append(load_file(str(out / "adapter_model.safetensors")))
     finally:
         torch.set_num_threads(before)
     one, two = adapters
     assert one.keys() == two.keys()
-    assert all(torch.equal(one[k], two[k]) for k in one)
+    assert all(torch.allclose(one[k], two[k], rtol=0, atol=1e-4) for k in one)
+    assert any(bool(two[k].abs().sum() > 0) for k in two if "lora_B" in k)
 
 
 def test_run_sft_restores_threads_and_attention(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -184,3 +188,7 @@ def test_thread_choice() -> None:
     finally:
         torch.set_num_threads(before)
     assert thread_tuner(TrainingConfig(threads=1)) is None
+    assert thread_tuner(TrainingConfig(threads=1, tune_threads=True)) is None
+    assert thread_tuner(TrainingConfig()) is None  # off by default: bit-reproducible runs
+    if before > 1:
+        assert thread_tuner(TrainingConfig(tune_threads=True)) is not None

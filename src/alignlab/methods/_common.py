@@ -9,9 +9,11 @@ tokens, which matters more on CPU than any kernel choice.
 Threads: with every core busy (this is a shared machine), two OpenMP threads
 that each wait for the other at every operation were 4-7x *slower* than one
 thread for LoRA SFT of the 135M model; on idle cores two threads are faster.
-:func:`thread_tuner` re-measures which is faster every few steps.  The thread
-count does not change the numbers (an adapter trained with 1 thread is bit-identical
-to one trained with 2; ``tests/methods/test_sft_speed_paths.py`` checks it).
+:func:`thread_tuner` (opt-in: ``tune_threads=True``) re-measures which is faster
+every few steps.  It is off by default because the thread count does change the
+numbers slightly: reductions split across threads add in a different order, and
+on some data an adapter trained with 2 threads differed from the 1-thread one by
+~2e-6.  Bit-identical same-seed runs matter more for research than speed.
 """
 
 from __future__ import annotations
@@ -174,7 +176,8 @@ def best_thread_count(most: int) -> int:
 def thread_tuner(training: TrainingConfig) -> Any:
     """A ``TrainerCallback`` that re-picks 1 thread or all every few steps, or None.
 
-    None when ``training.threads`` is set (the user's choice stands) or there is one core.
+    None unless ``training.tune_threads`` is on; also None when ``training.threads``
+    is set (the user's choice stands) or there is one core.
     The caller restores torch's thread count after training.
 
     Args:
@@ -187,7 +190,7 @@ def thread_tuner(training: TrainingConfig) -> Any:
     from transformers import TrainerCallback
 
     most = torch.get_num_threads()
-    if training.threads is not None or most <= 1:
+    if not training.tune_threads or training.threads is not None or most <= 1:
         return None
 
     class _ThreadTuner(TrainerCallback):

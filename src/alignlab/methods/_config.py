@@ -55,6 +55,15 @@ class TrainingConfig(BaseModel):
     """Module names that get LoRA adapters."""
     threads: int | None = Field(default=None, gt=0)
     """torch threads; None uses every core."""
+    tune_threads: bool = False
+    """Re-measure every few steps whether 1 thread or all cores is faster, and switch.
+
+    Faster on a busy shared CPU (there, two threads waiting on each other were up
+    to 14x slower than one), but the adapter then depends on the machine's load:
+    floating-point reductions split differently, so weights can differ from an
+    untuned run in the sixth decimal.  Off (the default), same-seed runs on one
+    machine are bit-identical.  Ignored when ``threads`` is set.
+    """
 
 
 class LossPoint(BaseModel):
