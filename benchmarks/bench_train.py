@@ -9,15 +9,15 @@ projections), same data (the ``sft_control`` method's first examples, tokenised 
     same objective, ``max_steps=1``): bf16 autocast, gradient checkpointing, padded
     batches, TRL's fused LM head;
 (b) ours: :func:`alignlab.methods._sft.run_sft` (fp32, no checkpointing, padding-free,
-    loss projected on completion positions only, attention within each sequence,
-    thread count re-measured every few steps).
+    loss projected on completion positions only, attention within each sequence)
+    at its default thread count (all cores; the opt-in thread tuner stays off).
 
 Tokens/s = tokens trained (prompt + completion, no padding) / wall seconds of building
 the trainer and training, each configuration warmed by one earlier untimed run.  The
 runs alternate (ours, TRL, ours) and ours is the median of its rounds.  TRL runs with
-the thread count our tuner picks at that moment (:func:`best_thread_count`), so the
-ratio does not credit us for threads; what threads are worth is measured by
-``--ablations`` (ours at the tuner's pick vs pinned to torch's default thread count).
+whichever of 1 thread or all cores is faster at that moment (:func:`best_thread_count`),
+so the ratio does not credit us for threads; what threads are worth is measured by
+``--ablations`` (1 thread vs all cores).
 
 Share of peak = 6 x N x (our tokens/s) / (fp32 matmul peak), N = every parameter of the
 base model (134.5 M, the tied embedding counted once), the peak the best of several
