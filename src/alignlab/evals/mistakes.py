@@ -46,6 +46,7 @@ from inspect_ai.scorer import Metric, SampleScore, Value, metric
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import LETTERS, REPLY_PATTERNS_KEY, choice_answer, choice_scorer
+from alignlab.evals._rates import rate
 from alignlab.evals._registry import eval_task
 
 Split = Literal["train", "test", "heldout"]
@@ -513,7 +514,7 @@ def _share(scores: Sequence[SampleScore], condition: str | None, kinds: set[str]
         chosen = (score.score.metadata or {}).get("chosen")
         if chosen is not None and condition in (None, metadata.get("condition")):
             hits.append(metadata["kinds"][chosen] in kinds)
-    return sum(hits) / len(hits) if hits else float("nan")
+    return rate(hits)
 
 
 def _rate_metric(condition: str | None, kinds: set[str]) -> Metric:
