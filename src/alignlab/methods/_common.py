@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,26 @@ def thread_tuner(training: TrainingConfig) -> Any:
                 best_thread_count(most)
 
     return _ThreadTuner()
+
+
+def trainer_callbacks(
+    curve: list[LossPoint], on_step: StepCallback | None, training: TrainingConfig
+) -> list[Any]:
+    """The loss logger, plus the thread tuner when ``training`` asks for it."""
+    callbacks = [loss_callback(curve, on_step)]
+    tuner = thread_tuner(training)
+    if tuner is not None:
+        callbacks.append(tuner)
+    return callbacks
+
+
+@contextmanager
+def restored_threads() -> Iterator[None]:
+    """Put torch's thread count back as it was (the tuner changes it while training)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

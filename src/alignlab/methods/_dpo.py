@@ -29,8 +29,8 @@ from alignlab.methods._common import (
     StepCallback,
     TrainOutcome,
     cpu_training_args,
-    loss_callback,
-    thread_tuner,
+    restored_threads,
+    trainer_callbacks,
 )
 from alignlab.methods._config import LossPoint, TrainingConfig
 from alignlab.methods._data import PreferenceExample, SFTExample, dataset_sha256
@@ -112,7 +112,6 @@ def run_dpo(
     Raises:
         AlignlabError: On no pairs, a prompt longer than ``max_length``, or a NaN loss.
     """
-    import torch
     from datasets import Dataset  # type: ignore[import-untyped]
     from trl import DPOConfig  # type: ignore[attr-defined]
 
@@ -144,22 +143,15 @@ def run_dpo(
         disable_dropout=False,  # lora_dropout means the same as in SFT (default 0: no dropout)
         dataset_num_proc=None,
     )
-    callbacks = [loss_callback(curve, on_step)]
-    tuner = thread_tuner(training)  # 1 thread or all, whichever is faster on the shared CPU now
-    if tuner is not None:
-        callbacks.append(tuner)
     trainer = _pretokenised_trainer()(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=trainer_callbacks(curve, on_step, training),
     )
-    threads = torch.get_num_threads()
-    try:
+    with restored_threads():
         trainer.train()
-    finally:
-        torch.set_num_threads(threads)
     return TrainOutcome(
         tokens_seen=sum(pair_tokens(p) for p in pairs) * training.epochs,
         n_examples=kept,

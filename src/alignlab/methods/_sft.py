@@ -30,8 +30,8 @@ from alignlab.methods._common import (
     StepCallback,
     TrainOutcome,
     cpu_training_args,
-    loss_callback,
-    thread_tuner,
+    restored_threads,
+    trainer_callbacks,
 )
 from alignlab.methods._config import LossPoint, TrainingConfig
 from alignlab.methods._data import SFTExample, dataset_sha256
@@ -210,7 +210,6 @@ def run_sft(
     Returns:
         Tokens seen, examples used, data hash and the loss curve.
     """
-    import torch
     from datasets import Dataset  # type: ignore[import-untyped]
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
@@ -233,24 +232,19 @@ def run_sft(
     trainer_class = _completion_loss_trainer(SFTTrainer)
     if penalty is not None:
         trainer_class = _penalised(trainer_class, penalty)
-    callbacks = [loss_callback(curve, on_step)]
-    tuner = thread_tuner(training)
-    if tuner is not None:
-        callbacks.append(tuner)
     trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=trainer_callbacks(curve, on_step, training),
     )
-    threads = torch.get_num_threads()
     attention = _use_packed_attention(model)
     try:
-        trainer.train()
+        with restored_threads():
+            trainer.train()
     finally:
         _base_model(model).set_attn_implementation(attention)
-        torch.set_num_threads(threads)
     return TrainOutcome(
         tokens_seen=sum(len(r[0]) for r in rows) * training.epochs,
         n_examples=kept,
