@@ -35,26 +35,13 @@ from inspect_ai.dataset import Sample
 from inspect_ai.model import GenerateConfig, get_model
 from inspect_ai.solver import generate
 
+from _machine import matmul_peak_flops
 from alignlab.evals import choice_answer, choice_scorer, sycophancy_samples
 from alignlab.models import ensure_embedded_weights, load_model
 
 N_SAMPLES = 256
 MAX_NEW = 24
 RESULTS = Path(__file__).parent / "results" / "provider.json"
-
-
-def matmul_peak_flops(size: int = 2048, repeats: int = 10, trials: int = 5) -> float:
-    """Best fp32 matmul rate over several trials (a peak is a best case, not an average)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    for _ in range(3):
-        a @ b
-    best = 0.0
-    for _ in range(trials):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start))
-    return best
 
 
 def prompts() -> list[str]:
@@ -131,7 +118,7 @@ def main() -> None:
     weights_dir = ensure_embedded_weights("smollm2-135m")
     texts = prompts()
     params = sum(p.numel() for p in load_model(str(weights_dir)).model.parameters())
-    peak = matmul_peak_flops()
+    peak = matmul_peak_flops(repeats=10, trials=5)
     print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s; parameters: {params / 1e6:.1f} M")
 
     with tempfile.TemporaryDirectory() as logs:
@@ -143,7 +130,9 @@ def main() -> None:
         raw_s = raw_generate(weights_dir, texts)
         choice_s, _ = timed_eval(mc_task("loglik"), ours_model, 512, logs)
         parse_s, _ = timed_eval(mc_task("generate"), ours_model, 512, logs)
-    peak = max(peak, matmul_peak_flops())  # again at the end: the machine's load varies
+    peak = max(
+        peak, matmul_peak_flops(repeats=10, trials=5)
+    )  # again at the end: the machine's load varies
 
     rates = {
         name: N_SAMPLES / s

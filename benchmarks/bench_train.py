@@ -54,6 +54,7 @@ from datasets import Dataset  # type: ignore[import-untyped]
 from transformers import AutoTokenizer, TrainerCallback
 from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
+from _machine import matmul_peak_flops
 from alignlab.methods import BuildContext, SFTExample, registered_methods
 from alignlab.methods._common import best_thread_count, cpu_training_args, lora_model
 from alignlab.methods._config import TrainingConfig
@@ -64,20 +65,6 @@ RESULTS = Path(__file__).parent / "results" / "train.json"
 BATCH = 8
 OURS_EXAMPLES = 32  # four optimiser steps per timed round of ours
 TRL_EXAMPLES = 8  # one optimiser step per timed TRL run (about 100 s or more)
-
-
-def matmul_peak_flops(threads: int, size: int = 2048, repeats: int = 2, trials: int = 4) -> float:
-    """Best fp32 matmul rate over several trials (a peak is a best case, not an average)."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = 0.0
-    for _ in range(trials):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start))
-    return best
 
 
 def machine_peak(most: int) -> float:
