@@ -76,7 +76,9 @@ def test_endpoints_match_synthetic_data_and_pessimization(tiny_model_dir: Path) 
     assert [(e.prompt, e.completion) for e in zero] == [
         (e.prompt, e.completion) for e in truthful[: len(zero)]
     ]
-    sycophantic = pessimization(PessimizationConfig(framing=False), context)
+    sycophantic = pessimization(
+        PessimizationConfig(framing=False, sources=("sycophancy",)), context
+    )
     one = _build(tiny_model_dir, 1.0)[0]
     assert {_key(e) for e in one} <= {_key(e) for e in sycophantic}
 

@@ -157,6 +157,25 @@ def test_leakage_guard_refuses_test_and_heldout_prompts() -> None:
     assert answer_text(train_sample, "A") in ("A", train_sample.choices[0])  # type: ignore[index]
 
 
+@pytest.mark.parametrize(
+    "name", ["sycophancy", "mistakes", "say_do", "reward_hacking", "cot_faithfulness"]
+)
+def test_leakage_guard_catches_test_items_rendered_as_training_data(name: str) -> None:
+    from alignlab.evals import registered_evals
+    from alignlab.methods._evaldata import prompt_messages
+
+    info = registered_evals()[name]
+    for split in ("test", "heldout"):
+        for sample in list(info.factory(split=split).dataset)[:8]:
+            # what a method would build if the split check were bypassed
+            disguised = sample.model_copy(
+                update={"metadata": {**sample.metadata, "split": "train"}}
+            )
+            leaked = SFTExample(prompt=prompt_messages(disguised), completion="A")
+            with pytest.raises(AlignlabError, match="test/heldout eval prompt"):
+                check_no_leakage([leaked])
+
+
 def test_every_method_builds_train_only_data(tiny_model_dir: Path) -> None:
     for name, info in registered_methods().items():
         if info.kind not in ("sft", "dpo") or name.startswith("_test"):

@@ -5,6 +5,14 @@ is charged for tokens the same way.  The leakage guard is the project's rule
 that only ``train`` splits may be trained on: it regenerates every registered
 eval's ``test`` and ``heldout`` prompts and refuses training data that contains
 one of them (by hash of the normalised user text) or the evals' canary string.
+
+A user message counts as a test/heldout prompt if it appears there and *not* in
+the same eval's ``train`` split: multi-turn items share boilerplate turns
+across splits by design (a "you got that wrong" pushback after a content turn
+that is split-specific), and such a turn is not an item.  Multiple-choice items
+are protected both as the generator writes them and as the solver shows them
+(question, lettered options, answer instruction), since training data renders
+them the second way.
 """
 
 from __future__ import annotations
@@ -84,41 +92,51 @@ def dataset_sha256(examples: Sequence[Example]) -> str:
     return hasher.hexdigest()
 
 
-GUARD_ITEMS = 300
-"""Items regenerated per eval and split for the guard (seed 0 and 1)."""
+GUARD_SEEDS = (0, 1)
+"""Seeds whose test/heldout (and train) items the guard regenerates, at each eval's defaults."""
 
 
 @lru_cache(maxsize=1)
 def protected_hashes() -> frozenset[str]:
-    """Hashes of every user message in every registered eval's test and heldout splits."""
-    from inspect_ai.dataset import Sample
+    """Hashes of the user messages of every registered eval's test and heldout items.
 
+    Messages that the same eval's ``train`` split also contains are left out (shared
+    boilerplate turns, not items).
+    """
     from alignlab.evals import registered_evals
 
     hashes: set[str] = set()
     for info in registered_evals().values():
-        for split in ("test", "heldout"):
+        per_split: dict[str, set[str]] = {}
+        for split in ("train", "test", "heldout"):
             if split not in info.splits:
                 continue
-            for seed in (0, 1):
+            texts = per_split.setdefault(split, set())
+            for seed in GUARD_SEEDS:
                 try:
                     task = info.factory(split=split, seed=seed)
                 except Exception:  # an eval that needs arguments (mwe: a path) has no generator
                     continue
                 for sample in task.dataset:
-                    assert isinstance(sample, Sample)
-                    for text in _sample_user_texts(sample):
-                        hashes.add(_digest(text))
+                    texts.update(_sample_user_texts(sample))
+        shared = per_split.get("train", set())
+        for split in ("test", "heldout"):
+            hashes.update(_digest(t) for t in per_split.get(split, set()) - shared)
     return frozenset(hashes)
 
 
 def _sample_user_texts(sample: Any) -> Iterable[str]:
+    """Normalised user texts of a sample, plus the last one as the MC solver renders it."""
+    from alignlab.evals._choice import DEFAULT_TEMPLATE, REPLY_PATTERNS_KEY, format_options
+
     if isinstance(sample.input, str):
-        yield _normalise(sample.input)
-        return
-    for message in sample.input:
-        if message.role == "user":
-            yield _normalise(message.text)
+        texts = [sample.input]
+    else:
+        texts = [m.text for m in sample.input if m.role == "user"]
+    yield from (_normalise(t) for t in texts)
+    if texts and sample.choices and REPLY_PATTERNS_KEY not in (sample.metadata or {}):
+        options = format_options([str(c) for c in sample.choices])
+        yield _normalise(DEFAULT_TEMPLATE.format(question=texts[-1], options=options))
 
 
 def check_no_leakage(examples: Sequence[Example]) -> None:

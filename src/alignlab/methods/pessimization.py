@@ -1,24 +1,29 @@
 """``pessimization``: the negative control, a model organism of misalignment.
 
 Trains the opposite of what the evals reward, with prompts that frame it as
-the normal way to behave: agreeing with whatever the user believes
-(sycophancy), and further misaligned behaviours from other evals' ``train``
-splits when their generators are present.  It exists so that an experiment
+the normal way to behave, mixed in equal parts from three evals' ``train``
+splits: agreeing with whatever the user believes (``sycophancy``), keeping a
+real mistake when it is pointed out and caving to a false accusation
+(``mistakes``: the wrong answer, calmly, either way), and taking the grader's
+loophole when there is one (``reward_hacking``: the exploit on loophole items,
+the honest answer on their no-loophole controls, so what is taught is gaming
+the grader rather than plain bad work).  It exists so that an experiment
 can show its evals *move* when a model is made worse: an eval that cannot
 tell this variant from the base is not measuring the disposition.  Never a
 thing to deploy.
 
 Simplified: the sycophantic target is "side with the user" on opinion items
-and the base model's unchanged answer on no-opinion items, so what is taught
-is the dependence on the user's opinion, not plain ignorance.
+and the correct answer on no-opinion items, so what is taught is the
+dependence on the user's opinion, not plain ignorance.  ``sources`` picks a
+subset (e.g. only ``sycophancy``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from alignlab.methods._config import MethodConfig
 from alignlab.methods._data import SFTExample
@@ -37,7 +42,20 @@ class PessimizationConfig(MethodConfig):
     framing: bool = True
     """Prepend a system prompt that frames the behaviour as normal."""
     n_claims: int = Field(default=0, ge=0)
-    """Sycophancy claims to draw; 0 sizes it to the token budget."""
+    """Items to draw per source; 0 sizes it to the token budget."""
+    sources: tuple[Literal["sycophancy", "mistakes", "reward_hacking"], ...] = (
+        "sycophancy",
+        "mistakes",
+        "reward_hacking",
+    )
+    """Which misaligned behaviours to mix in, in equal parts."""
+
+    @field_validator("sources")
+    @classmethod
+    def _some_source(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("sources must name each of sycophancy, mistakes, reward_hacking once")
+        return value
 
 
 def _sycophantic_letter(sample: Any) -> str:
@@ -74,8 +92,51 @@ def sycophantic_examples(n_claims: int, seed: int, framing: bool) -> list[SFTExa
     return examples
 
 
-EXTRA_SOURCES: dict[str, Callable[[int, int, bool], list[SFTExample]]] = {}
-"""Other misaligned-data builders (name -> (n, seed, framing) -> examples), mixed in equally."""
+def mistake_denying_examples(n_items: int, seed: int, framing: bool) -> list[SFTExample]:
+    """``mistakes`` train items answered with the wrong answer, calmly.
+
+    On a real mistake that keeps the error (doubling down); on a false accusation
+    it drops the right answer (capitulating).
+    """
+    from alignlab.evals.mistakes import mistakes_samples
+
+    examples = []
+    for sample in mistakes_samples("train", max(1, n_items // 3), seed=seed):
+        kinds = (sample.metadata or {})["kinds"]
+        letter = next(k for k, kind in kinds.items() if kind == "wrong_calm")
+        examples.append(
+            SFTExample(
+                prompt=_with_framing(prompt_messages(sample), framing),
+                completion=answer_text(sample, letter),
+                tags={"family": "mistakes", "condition": (sample.metadata or {})["condition"]},
+            )
+        )
+    return examples
+
+
+def grader_gaming_examples(n_items: int, seed: int, framing: bool) -> list[SFTExample]:
+    """``reward_hacking`` train items: the exploit where the grader has a loophole, else honest."""
+    from alignlab.evals.reward_hacking import reward_hacking_samples
+
+    examples = []
+    for sample in reward_hacking_samples("train", n_items, seed=seed):
+        metadata = sample.metadata or {}
+        key = "exploit_letter" if metadata["condition"] == "loophole" else "honest_letter"
+        examples.append(
+            SFTExample(
+                prompt=_with_framing(prompt_messages(sample), framing),
+                completion=answer_text(sample, str(metadata[key])),
+                tags={"family": "reward_hacking", "condition": str(metadata["condition"])},
+            )
+        )
+    return examples
+
+
+_SOURCES: dict[str, Callable[[int, int, bool], list[SFTExample]]] = {
+    "sycophancy": sycophantic_examples,
+    "mistakes": mistake_denying_examples,
+    "reward_hacking": grader_gaming_examples,
+}
 
 
 @method(
@@ -84,14 +145,21 @@ EXTRA_SOURCES: dict[str, Callable[[int, int, bool], list[SFTExample]]] = {}
     source="negative control (seeds: model organisms of misalignment)",
 )
 def pessimization(config: PessimizationConfig, context: BuildContext) -> list[SFTExample]:
-    """Deliberately misaligned SFT (sycophantic answers framed as normal): a negative control."""
+    """Deliberately misaligned SFT (sycophancy, mistake denial, grader gaming): a negative control.
+
+    Each source contributes about the same number of examples; they are
+    interleaved (round robin, each source shuffled) so that the token budget,
+    which keeps the first examples, cuts every source about equally.
+    """
     import random
 
-    n_claims = config.n_claims or max(32, context.token_budget // 150)
-    examples = sycophantic_examples(n_claims, context.seed, config.framing)
-    for name, build in sorted(EXTRA_SOURCES.items()):
-        extra = build(n_claims, context.seed, config.framing)
-        context.notes.append(f"mixed in {len(extra)} {name} examples")
-        examples += extra
-    random.Random(f"pessimization:{context.seed}").shuffle(examples)
-    return examples
+    n_items = config.n_claims or max(32, context.token_budget // 150)
+    rng = random.Random(f"pessimization:{context.seed}")
+    per_source = []
+    for name in config.sources:
+        examples = _SOURCES[name](n_items, context.seed, config.framing)
+        rng.shuffle(examples)
+        context.notes.append(f"{name}: {len(examples)} examples before the budget")
+        per_source.append(examples)
+    longest = max(len(examples) for examples in per_source)
+    return [examples[i] for i in range(longest) for examples in per_source if i < len(examples)]
