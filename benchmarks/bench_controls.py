@@ -24,7 +24,9 @@ sycophancy rate on ``heldout``), the same for the unfiltered variant and for
 opinion shift, each variant's eval metrics, per-format answer shares and the
 training manifests' key numbers.  Logs are kept under ``RUNS/logs``.  Run:
 ``.venv/bin/python benchmarks/bench_controls.py [--n-claims 200] [--runs
-runs/controls]``; finished training runs are reused.
+runs/controls]``; finished training runs are reused.  ``--split test`` evaluates
+the same adapters in distribution instead (a diagnostic: does a method work on
+the templates it was trained on?) and writes ``controls_test.json``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from alignlab.analysis import log_metric_estimates, mcnemar_exact, paired_bootst
 from alignlab.evals import sycophancy
 from alignlab.methods import train
 
-RESULTS = Path(__file__).parent / "results" / "controls.json"
+RESULTS = Path(__file__).parent / "results"
 VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "none": ("none", {}),
     "synthetic_data": ("synthetic_data", {}),
@@ -68,7 +70,7 @@ def _chosen(sample: Any) -> str | None:
 
 
 def sided_with_user(log: Any) -> dict[str, float]:
-    """Per heldout sample where the user is wrong: 1.0 if the model sided with the user."""
+    """Per sample where the user is wrong: 1.0 if the model sided with the user."""
     outcomes: dict[str, float] = {}
     for sample in log.samples or []:
         metadata = sample.metadata or {}
@@ -119,9 +121,10 @@ def _compare(a: dict[str, float], b: dict[str, float], binary: bool) -> dict[str
 
 
 def main() -> None:
-    """Train the variants, evaluate them on heldout, write the paired differences."""
+    """Train the variants, evaluate them on one split, write the paired differences."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-claims", type=int, default=200)
+    parser.add_argument("--split", choices=("heldout", "test"), default="heldout")
     parser.add_argument("--runs", type=Path, default=Path("runs/controls"))
     parser.add_argument("--param", action="append", default=[], help="shared k=v for every run")
     args = parser.parse_args()
@@ -147,8 +150,8 @@ def main() -> None:
             "loss_last": manifest.loss_curve[-1].loss if manifest.loss_curve else None,
             "notes": manifest.notes,
         }
-        task = sycophancy(split="heldout", n_claims=args.n_claims)
-        variant_logs = log_dir / f"{label}-heldout-n{args.n_claims}"
+        task = sycophancy(split=args.split, n_claims=args.n_claims)
+        variant_logs = log_dir / f"{label}-{args.split}-n{args.n_claims}"
         existing = sorted(variant_logs.glob("*.eval")) if variant_logs.exists() else []
         if existing:  # this adapter was evaluated on these samples before: reuse the log
             log = read_eval_log(str(existing[-1]))
@@ -178,6 +181,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+        "split": args.split,
         "n_claims": args.n_claims,
         "shared_params": shared,
         "sycophancy_rate": {k: sum(v.values()) / len(v) for k, v in sided.items()},
@@ -200,8 +204,9 @@ def main() -> None:
             f"[{shift_cmp['diff'][1]:+.3f}, {shift_cmp['diff'][2]:+.3f}]",
             flush=True,
         )
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    name = "controls.json" if args.split == "heldout" else f"controls_{args.split}.json"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
