@@ -92,7 +92,7 @@ def test_builder_is_deterministic_interleaved_and_train_only(tiny_model_dir: Pat
     assert data != dpo(DPOMethodConfig(), _context(tiny_model_dir, seed=1))
     check_no_leakage(data)
     assert [p.tags["family"] for p in data[:3]] == ["opinion", "are_you_sure", "mistakes"]
-    assert any("dropped" in note for note in context.notes)
+    assert any("built pairs" in note and "mistakes" in note for note in context.notes)
     only = dpo(DPOMethodConfig(families=("are_you_sure",)), _context(tiny_model_dir))
     assert {p.tags["family"] for p in only} == {"are_you_sure"}
 

