@@ -65,6 +65,23 @@ def _meta(sample: Any) -> dict[str, Any]:
     return dict(sample.metadata or {})
 
 
+def _kept_balance(plain: list[Any], known: set[str]) -> str:
+    """True/false claims the filter kept, per format.
+
+    Why: on a base that does not know the answers, the filter keeps the claims whose
+    truth matches the base's constant answer, so the kept labels can be one-sided
+    (measured on smollm2-135m: only true claims in multiple choice).
+    """
+    counts: dict[str, list[int]] = {}
+    for sample in plain:
+        meta = _meta(sample)
+        if meta["item_id"] in known:
+            true_false = counts.setdefault(str(meta["format"]), [0, 0])
+            true_false[0 if meta["claim_true"] else 1] += 1
+    parts = ", ".join(f"{fmt} {t}/{f}" for fmt, (t, f) in sorted(counts.items()))
+    return f"filter kept true/false claims by format: {parts}"
+
+
 @method(
     config=SyntheticDataConfig,
     kind="sft",
@@ -87,6 +104,7 @@ def synthetic_data(config: SyntheticDataConfig, context: BuildContext) -> list[S
             f"filter: kept {len(known)} of {len(plain)} claims that the base answers right "
             "with no opinion"
         )
+        context.notes.append(_kept_balance(plain, known))
     else:
         known = set(by_claim)
     examples = []
