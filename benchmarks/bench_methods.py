@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import tempfile
@@ -32,17 +31,11 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from inspect_ai import eval as inspect_eval
-
-from alignlab.analysis import log_metric_estimates
 from alignlab.evals import registered_evals
 from alignlab.methods import registered_methods, train
+from bench_evals import run_one
 
 RESULTS = Path(__file__).parent / "results" / "methods.json"
-
-
-def _triple(value: float, low: float, high: float) -> list[float | None]:
-    return [None if math.isnan(x) else round(x, 4) for x in (value, low, high)]
 
 
 def main() -> None:
@@ -63,23 +56,10 @@ def main() -> None:
             manifest = train(name, "smollm2-135m", args.runs / name)
             train_s = time.perf_counter() - started
             task = task_factory(split="test")
-            started = time.perf_counter()
-            [log] = inspect_eval(
-                task,
-                model=f"alignlab/smollm2-135m+{args.runs / name}",
-                limit=args.limit,
-                display="none",
-                log_dir=log_dir,
-                max_connections=512,
+            # the same run-and-summarise as the eval baselines (metrics as [value, lo, hi])
+            metrics, eval_s = run_one(
+                task, f"alignlab/smollm2-135m+{args.runs / name}", args.limit, log_dir
             )
-            eval_s = time.perf_counter() - started
-            if log.status != "success":
-                raise SystemExit(f"{name}: eval failed: {log.error}")
-            metrics = {
-                metric: _triple(e.value, e.ci_low, e.ci_high)
-                for metric, (e, _) in log_metric_estimates(log, task).items()
-                if metric != "stderr"
-            }
             results["methods"][name] = {
                 "train_wall_s": round(manifest.wall_time_s, 1),
                 "train_wall_s_this_run": round(train_s, 1),

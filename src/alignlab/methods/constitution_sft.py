@@ -26,7 +26,13 @@ from pydantic import Field
 from alignlab.methods._config import MethodConfig
 from alignlab.methods._data import SFTExample
 from alignlab.methods._registry import BuildContext, method
-from alignlab.methods.letter_to_self import VALUES, Value, docs_to_fill, value_sets
+from alignlab.methods.letter_to_self import (
+    VALUES,
+    Value,
+    docs_to_fill,
+    value_document,
+    value_sets,
+)
 
 RULE_PROMPTS = (
     "State the rules an assistant should follow.",
@@ -52,10 +58,8 @@ RULE_FOOTERS = (
 
 def rules_text(values: list[Value], index: int) -> str:
     """A document stating ``values`` as third-person rules."""
-    body = " ".join(v.third_person for v in values)
-    header = RULE_HEADERS[index % len(RULE_HEADERS)]
-    footer = RULE_FOOTERS[index % len(RULE_FOOTERS)]
-    return f"{header}\n\n{body}\n\n{footer}"
+    statements = [v.third_person for v in values]
+    return value_document(statements, index, RULE_HEADERS, RULE_FOOTERS)
 
 
 class ConstitutionSFTConfig(MethodConfig):

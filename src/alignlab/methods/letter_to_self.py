@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -182,12 +183,23 @@ def docs_to_fill(budget: int, typical_chars: int) -> int:
     return max(16, budget * 6 // max(1, typical_chars))
 
 
+def value_document(
+    statements: Sequence[str], index: int, openings: Sequence[str], closings: Sequence[str]
+) -> str:
+    """Opening, the value statements, closing: the shape a letter and its control share.
+
+    ``constitution_sft`` builds its rules with this too, so the two differ only in
+    voice and framing, never in structure.
+    """
+    opening = openings[index % len(openings)]
+    closing = closings[index % len(closings)]
+    return f"{opening}\n\n{' '.join(statements)}\n\n{closing}"
+
+
 def template_letter(values: list[Value], index: int) -> str:
     """A letter stating ``values`` in the first person."""
-    body = " ".join(v.first_person for v in values)
-    opening = LETTER_OPENINGS[index % len(LETTER_OPENINGS)]
-    closing = LETTER_CLOSINGS[index % len(LETTER_CLOSINGS)]
-    return f"{opening}\n\n{body}\n\n{closing}"
+    statements = [v.first_person for v in values]
+    return value_document(statements, index, LETTER_OPENINGS, LETTER_CLOSINGS)
 
 
 class LetterToSelfConfig(MethodConfig):
