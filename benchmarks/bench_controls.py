@@ -47,7 +47,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
 
 from alignlab.analysis import log_metric_estimates, mcnemar_exact, paired_bootstrap_diff
-from alignlab.evals import sycophancy
+from alignlab.evals.sycophancy import sycophancy
 from alignlab.methods import train
 
 RESULTS = Path(__file__).parent / "results"

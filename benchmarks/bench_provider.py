@@ -36,7 +36,8 @@ from inspect_ai.model import GenerateConfig, get_model
 from inspect_ai.solver import generate
 
 from _machine import matmul_peak_flops
-from alignlab.evals import choice_answer, choice_scorer, sycophancy_samples
+from alignlab.evals import choice_answer, choice_scorer
+from alignlab.evals.sycophancy import sycophancy_samples
 from alignlab.models import ensure_embedded_weights, load_model
 
 N_SAMPLES = 256

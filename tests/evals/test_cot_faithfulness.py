@@ -11,7 +11,6 @@ from inspect_ai.model import ChatMessage
 
 from alignlab import AlignlabError
 from alignlab.evals import classify_reply, registered_evals
-from alignlab.evals._choice import LETTERS
 from alignlab.evals.cot_faithfulness import (
     CONDITIONS,
     FAMILIES,
@@ -20,6 +19,7 @@ from alignlab.evals.cot_faithfulness import (
     cot_faithfulness,
     cot_faithfulness_samples,
 )
+from alignlab.protocol import LETTERS
 from tests._scripted import scripted_model
 
 SPLITS = ("train", "test", "heldout")

@@ -8,7 +8,6 @@ from inspect_ai import eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from alignlab import AlignlabError
-from alignlab.evals._choice import LETTERS
 from alignlab.evals.mwe import (
     SPLITS,
     load_mwe,
@@ -16,6 +15,7 @@ from alignlab.evals.mwe import (
     mwe_samples,
     split_choices,
 )
+from alignlab.protocol import LETTERS
 
 DATA = Path("/work/shared/data/anthropic-model-written-evals")
 PERSONA = DATA / "persona" / "agreeableness.jsonl"

@@ -10,7 +10,6 @@ from inspect_ai.scorer import Metric, SampleScore, Score
 
 from alignlab import AlignlabError
 from alignlab.evals import classify_reply, registered_evals
-from alignlab.evals._choice import LETTERS
 from alignlab.evals.say_do import (
     FORMATS,
     agreement_rate,
@@ -20,6 +19,7 @@ from alignlab.evals.say_do import (
     says_aligned_does_other_rate,
     stated_aligned_rate,
 )
+from alignlab.protocol import LETTERS
 from tests._scripted import run_metrics, scripted_model
 
 METRICS = (

@@ -8,7 +8,8 @@ from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage
 
 from alignlab import AlignlabError
-from alignlab.evals import classify_reply, sycophancy, sycophancy_samples
+from alignlab.evals import classify_reply
+from alignlab.evals.sycophancy import sycophancy, sycophancy_samples
 from tests._scripted import run_metrics, scripted_model
 
 

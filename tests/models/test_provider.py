@@ -6,7 +6,7 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import includes
 from inspect_ai.solver import generate
 
-from alignlab.evals import sycophancy
+from alignlab.evals.sycophancy import sycophancy
 
 
 def test_generate_sets_usage_and_batches(tiny_model_dir: Path, tmp_path: Path) -> None:

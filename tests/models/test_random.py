@@ -2,7 +2,7 @@ from pathlib import Path
 
 from inspect_ai import eval
 
-from alignlab.evals import sycophancy
+from alignlab.evals.sycophancy import sycophancy
 from alignlab.models import parse_spec
 
 

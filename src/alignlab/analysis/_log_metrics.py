@@ -25,7 +25,7 @@ def cluster_key(score: Any) -> Hashable:
 
 def metric_functions(task: Any) -> dict[str, Any]:
     """Task-level metric callables by short name."""
-    from inspect_ai._util.registry import registry_info
+    from inspect_ai.util import registry_info
 
     functions: dict[str, Any] = {}
     for metric_fn in getattr(task, "metrics", None) or []:

@@ -1,37 +1,93 @@
 """Evals of model psychology and behaviour, as Inspect tasks.
 
-Each eval is one module whose task factory carries ``@eval_task``: it is then
-registered with Inspect as ``alignlab/<name>`` and listed by
-:func:`registered_evals` (and ``alignlab evals``).  Nothing else is edited to
-add an eval.
+Each eval is one module whose task factory carries ``@eval_task`` plus one data
+file in ``evals/data/``: it is then registered with Inspect as
+``alignlab/<name>`` and listed by :func:`registered_evals` (and ``alignlab
+evals``).  Nothing else is edited to add an eval.  What every eval shares
+(splits, formats, the content split, rates, the canary) is in the scaffold;
+the data files are read by one typed loader.
 """
 
 from alignlab.evals._choice import (
-    REPLY_PATTERNS_KEY,
+    FIRST_ANSWER_KEY,
+    AnswerMode,
     challenge_answer,
     choice_answer,
     choice_scorer,
     chosen_letter,
     classify_reply,
-    format_options,
     parse_letter,
+    uses_choice_scoring,
 )
-from alignlab.evals._registry import EvalInfo, eval_task, get_eval, registered_evals
-from alignlab.evals.sycophancy import sycophancy, sycophancy_samples
+from alignlab.evals._data import DATA_DIR, Entry, EvalData, load_data_file, load_eval_data
+from alignlab.evals._registry import (
+    CLUSTER_KEY_KEY,
+    EVAL_NAME_KEY,
+    EvalInfo,
+    eval_task,
+    get_eval,
+    instantiate,
+    metric_name,
+    registered_evals,
+    unregister,
+)
+from alignlab.evals._scaffold import (
+    ALL,
+    CANARY,
+    CLUSTER_KEY,
+    FORMATS,
+    SPLITS,
+    Format,
+    Pool,
+    Split,
+    accuracy_where,
+    belongs_to,
+    check_formats,
+    check_positive,
+    check_split,
+    hash_split,
+    pool,
+    rate,
+)
 
 __all__ = [
-    "REPLY_PATTERNS_KEY",
+    "ALL",
+    "CANARY",
+    "CLUSTER_KEY",
+    "CLUSTER_KEY_KEY",
+    "DATA_DIR",
+    "EVAL_NAME_KEY",
+    "FIRST_ANSWER_KEY",
+    "FORMATS",
+    "SPLITS",
+    "AnswerMode",
+    "Entry",
+    "EvalData",
     "EvalInfo",
+    "Format",
+    "Pool",
+    "Split",
+    "accuracy_where",
+    "belongs_to",
     "challenge_answer",
+    "check_formats",
+    "check_positive",
+    "check_split",
     "choice_answer",
     "choice_scorer",
     "chosen_letter",
     "classify_reply",
     "eval_task",
-    "format_options",
     "get_eval",
+    "hash_split",
+    "instantiate",
+    "load_data_file",
+    "load_eval_data",
+    "metric_name",
     "parse_letter",
+    "pool",
+    "rate",
     "registered_evals",
-    "sycophancy",
-    "sycophancy_samples",
+    "unregister",
+    "uses_choice_scoring",
 ]

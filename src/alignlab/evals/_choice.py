@@ -27,33 +27,27 @@ from inspect_ai.scorer import Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from alignlab._errors import AlignlabError
+from alignlab.protocol import (
+    CHOICE_INDEX_KEY,
+    CHOICE_NORM_KEY,
+    CHOICE_PROBS_KEY,
+    CHOICES_KEY,
+    LETTERS,
+    MULTIPLE_CHOICE_TEMPLATE,
+    REPLY_PATTERNS_KEY,
+    render_multiple_choice,
+)
 
 AnswerMode = Literal["auto", "loglik", "generate"]
 
-LETTERS = "ABCDEFGHIJ"
-CHOICES_KEY = "alignlab_choices"
-"""Must match ``alignlab.models._provider.CHOICES_KEY`` (evals import models only via Inspect)."""
-CHOICE_NORM_KEY = "alignlab_choice_norm"
-"""Must match ``alignlab.models._provider.CHOICE_NORM_KEY``."""
-REPLY_PATTERNS_KEY = "reply_patterns"
-"""Sample metadata key: one regex per candidate reply marks a free-text sample."""
 REPLY_MAX_TOKENS = 64
-
-DEFAULT_TEMPLATE = "{question}\n\n{options}\n\nAnswer with the letter of your choice."
+"""Reply length when an API model writes a free-text reply (candidates are short sentences)."""
+LETTER_MAX_TOKENS = 16
+"""Reply length when an API model answers a lettered question."""
+REPLY_INDEX_KEY = "reply_index"
+"""``output.metadata`` key: which candidate a generated free-text reply was classified as."""
 
 _LETTER_PATTERN = re.compile(r"\b([A-J])\b")
-
-
-def format_options(options: list[str]) -> str:
-    """Render options as ``(A) first`` lines.
-
-    Args:
-        options: Option texts in order.
-
-    Returns:
-        One line per option.
-    """
-    return "\n".join(f"({LETTERS[i]}) {text}" for i, text in enumerate(options))
 
 
 def parse_letter(text: str, n_options: int) -> str | None:
@@ -108,7 +102,9 @@ def uses_choice_scoring(model_name: str) -> bool:
 
 @solver
 def choice_answer(
-    template: str = DEFAULT_TEMPLATE, max_tokens: int = 16, mode: AnswerMode = "auto"
+    template: str = MULTIPLE_CHOICE_TEMPLATE,
+    max_tokens: int = LETTER_MAX_TOKENS,
+    mode: AnswerMode = "auto",
 ) -> Solver:
     """Ask a multiple-choice question and record the chosen letter.
 
@@ -129,8 +125,8 @@ def choice_answer(
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         if REPLY_PATTERNS_KEY not in state.metadata:
             options = [choice.value for choice in state.choices]
-            state.user_prompt.text = template.format(
-                question=state.user_prompt.text, options=format_options(options)
+            state.user_prompt.text = render_multiple_choice(
+                state.user_prompt.text, options, template
             )
         return await _answer(state, mode, max_tokens)
 
@@ -153,7 +149,7 @@ async def _answer(state: TaskState, mode: str, max_tokens: int) -> TaskState:
     state.output = await get_model().generate(state.messages, config=config)
     if patterns is not None and not loglik:
         index = classify_reply(state.output.completion, patterns)
-        state.output.metadata = {**(state.output.metadata or {}), "reply_index": index}
+        state.output.metadata = {**(state.output.metadata or {}), REPLY_INDEX_KEY: index}
     state.messages.append(state.output.message)
     return state
 
@@ -163,7 +159,9 @@ FIRST_ANSWER_KEY = "first_answer"
 
 
 @solver
-def challenge_answer(challenge: str, max_tokens: int = 16, mode: AnswerMode = "auto") -> Solver:
+def challenge_answer(
+    challenge: str, max_tokens: int = LETTER_MAX_TOKENS, mode: AnswerMode = "auto"
+) -> Solver:
     """After :func:`choice_answer`, push back with ``challenge`` and ask again.
 
     The first answer is kept in ``state.metadata['first_answer']``; the output is
@@ -196,10 +194,10 @@ def chosen_letter(state: TaskState) -> str | None:
         A letter, or None if the reply named no option.
     """
     metadata: dict[str, Any] = state.output.metadata or {}
-    if "choice_index" in metadata:
-        return LETTERS[int(metadata["choice_index"])]
-    if "reply_index" in metadata:
-        index = metadata["reply_index"]
+    if CHOICE_INDEX_KEY in metadata:
+        return LETTERS[int(metadata[CHOICE_INDEX_KEY])]
+    if REPLY_INDEX_KEY in metadata:
+        index = metadata[REPLY_INDEX_KEY]
         return None if index is None else LETTERS[int(index)]
     if REPLY_PATTERNS_KEY in state.metadata:
         return None
@@ -209,10 +207,10 @@ def chosen_letter(state: TaskState) -> str | None:
 def choice_metadata(state: TaskState) -> dict[str, Any]:
     """Option probabilities from choice scoring, keyed by letter (empty otherwise)."""
     metadata: dict[str, Any] = state.output.metadata or {}
-    probs = metadata.get("choice_probs")
+    probs = metadata.get(CHOICE_PROBS_KEY)
     if probs is None:
         return {}
-    return {"choice_probs": dict(zip(LETTERS, (float(p) for p in probs), strict=False))}
+    return {CHOICE_PROBS_KEY: dict(zip(LETTERS, (float(p) for p in probs), strict=False))}
 
 
 @scorer(metrics=[accuracy(), stderr()])

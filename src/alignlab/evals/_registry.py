@@ -3,22 +3,52 @@
 ``@eval_task(metrics=..., splits=..., formats=...)`` registers the function with
 Inspect (as ``alignlab/<name>``, via ``inspect_ai.task``) and records what
 ``alignlab evals`` shows.  :func:`registered_evals` imports every public module
-of this package, so a new eval is one new file.
+of this package, so a new eval is one new file (plus its data file).
+
+Metrics are declared once, as metric *factories* (``@metric`` functions): the
+registry takes their names from them, the task factory instantiates the same
+tuple with :func:`instantiate`, and a test checks for every eval and variant
+that what the registry lists is what the task computes.  Every task built
+through the registry records its eval name and resampling cluster key in the
+task metadata, so a report can recompute every metric and interval from the
+``.eval`` log alone (:func:`alignlab.analysis.log_metric_estimates`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
 
-from inspect_ai import task
+from inspect_ai import Task, task
+from inspect_ai.scorer import Metric
+from inspect_ai.util import registry_info
 
 from alignlab._errors import AlignlabError
+from alignlab.evals._scaffold import CLUSTER_KEY, FORMATS, SPLITS
 
 TaskFactory = TypeVar("TaskFactory", bound=Callable[..., Any])
+MetricFactory = Callable[[], Metric]
+
+EVAL_NAME_KEY: Final = "alignlab_eval"
+"""Task metadata key (hence in the log): the registered eval that built the task."""
+CLUSTER_KEY_KEY: Final = "alignlab_cluster_key"
+"""Task metadata key: the sample metadata key whose equal values are resampled together."""
+DEFAULT_VARIANT: Final = "default"
+"""Variant name for evals without variants."""
+
+
+def metric_name(factory: MetricFactory) -> str:
+    """The short name under which Inspect reports a metric factory's metric."""
+    return str(registry_info(factory).name).split("/")[-1]
+
+
+def instantiate(factories: Sequence[MetricFactory]) -> list[Metric | dict[str, list[Metric]]]:
+    """The metrics for ``Task(metrics=...)``, from the tuple the registry declares."""
+    return [factory() for factory in factories]
 
 
 @dataclass(frozen=True)
@@ -32,11 +62,17 @@ class EvalInfo:
     description: str
     """First line of the factory's docstring."""
     metrics: tuple[str, ...]
-    """Names of the metrics the task reports."""
+    """Names of every metric the task reports (over all variants), in order."""
     splits: tuple[str, ...]
     """Splits the task accepts through its ``split`` argument."""
     formats: tuple[str, ...]
     """Surface formats of its samples."""
+    variant_metrics: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Metric names per ``variant`` argument value (``default`` for evals without variants)."""
+    metric_factories: dict[str, MetricFactory] = field(default_factory=dict)
+    """Metric factories by name: what recomputes a metric from a stored log."""
+    external_data: bool = False
+    """The eval reads a user's file (it has no generator for the leakage guard to run)."""
 
 
 _EVALS: dict[str, EvalInfo] = {}
@@ -44,36 +80,70 @@ _EVALS: dict[str, EvalInfo] = {}
 
 def eval_task(
     *,
-    metrics: tuple[str, ...],
-    splits: tuple[str, ...] = ("train", "test", "heldout"),
-    formats: tuple[str, ...] = ("multiple_choice",),
+    metrics: Sequence[MetricFactory] | Mapping[str, Sequence[MetricFactory]],
+    splits: tuple[str, ...] = SPLITS,
+    formats: tuple[str, ...] = FORMATS,
+    external_data: bool = False,
 ) -> Callable[[TaskFactory], TaskFactory]:
     """Register an eval's task factory with Inspect and with alignlab.
 
     Args:
-        metrics: Metric names the task reports.
+        metrics: The metric factories the task reports, or, for an eval with a
+            ``variant`` argument, a mapping from variant to its metric factories.
         splits: Splits it accepts.
         formats: Surface formats of its samples.
+        external_data: Whether the eval reads a user's file instead of
+            generating items (the leakage guard then cannot regenerate it).
 
     Returns:
         A decorator for an ``@task``-style factory.
     """
+    by_variant = (
+        {str(k): tuple(v) for k, v in metrics.items()}
+        if isinstance(metrics, Mapping)
+        else {DEFAULT_VARIANT: tuple(metrics)}
+    )
+    factories: dict[str, MetricFactory] = {}
+    for variant_factories in by_variant.values():
+        for factory in variant_factories:
+            factories.setdefault(metric_name(factory), factory)
 
     def register(factory: TaskFactory) -> TaskFactory:
         name = factory.__name__
         doc = (factory.__doc__ or "").strip().splitlines()
-        registered: TaskFactory = task(factory)
+
+        @functools.wraps(factory)
+        def build(*args: Any, **kwargs: Any) -> Task:
+            built = factory(*args, **kwargs)
+            if not isinstance(built, Task):
+                raise TypeError(f"eval '{name}' factory returned {type(built).__name__}, not Task")
+            built.metadata = {
+                **(built.metadata or {}),
+                EVAL_NAME_KEY: name,
+                CLUSTER_KEY_KEY: CLUSTER_KEY,
+            }
+            return built
+
+        registered: TaskFactory = task(build)  # type: ignore[assignment]
         _EVALS[name] = EvalInfo(
             name=name,
             factory=registered,
             description=doc[0] if doc else "",
-            metrics=metrics,
+            metrics=tuple(factories),
             splits=splits,
             formats=formats,
+            variant_metrics={k: tuple(metric_name(f) for f in v) for k, v in by_variant.items()},
+            metric_factories=factories,
+            external_data=external_data,
         )
         return registered
 
     return register
+
+
+def unregister(name: str) -> None:
+    """Remove an eval from alignlab's registry (tests that register toy evals clean up)."""
+    _EVALS.pop(name, None)
 
 
 def registered_evals() -> dict[str, EvalInfo]:

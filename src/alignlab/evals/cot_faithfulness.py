@@ -52,15 +52,13 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import (
     FIRST_ANSWER_KEY,
-    LETTERS,
-    REPLY_PATTERNS_KEY,
     challenge_answer,
     choice_scorer,
     chosen_letter,
-    format_options,
 )
-from alignlab.evals._rates import accuracy_where, rate
-from alignlab.evals._registry import eval_task
+from alignlab.evals._registry import eval_task, instantiate
+from alignlab.evals._scaffold import accuracy_where, rate
+from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY, format_options
 
 SPLITS = ("train", "test", "heldout")
 FORMATS = ("multiple_choice", "chat", "deployment")
@@ -533,13 +531,17 @@ def unbiased_accuracy() -> Metric:
     return compute
 
 
+METRICS = (
+    unbiased_accuracy,
+    hint_following_rate,
+    hint_mention_rate,
+    early_answer_agreement,
+)
+"""What the task reports, declared once (registry listing and Task alike)."""
+
+
 @eval_task(
-    metrics=(
-        "unbiased_accuracy",
-        "hint_following_rate",
-        "hint_mention_rate",
-        "early_answer_agreement",
-    ),
+    metrics=METRICS,
     splits=SPLITS,
     formats=FORMATS,
 )
@@ -573,11 +575,6 @@ def cot_faithfulness(
         dataset=MemoryDataset(samples, name=f"cot_faithfulness-{split}"),
         solver=reason_then_answer(reasoning_tokens),
         scorer=faithfulness_scorer(),
-        metrics=[
-            unbiased_accuracy(),
-            hint_following_rate(),
-            hint_mention_rate(),
-            early_answer_agreement(),
-        ],
+        metrics=instantiate(METRICS),
         metadata={"split": split, "seed": seed, "format": format},
     )

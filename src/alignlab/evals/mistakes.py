@@ -45,9 +45,10 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSyste
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import LETTERS, REPLY_PATTERNS_KEY, choice_answer, choice_scorer
-from alignlab.evals._rates import rate
-from alignlab.evals._registry import eval_task
+from alignlab.evals._choice import choice_answer, choice_scorer
+from alignlab.evals._registry import eval_task, instantiate
+from alignlab.evals._scaffold import rate
+from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
 
 Split = Literal["train", "test", "heldout"]
 SPLITS: tuple[Split, ...] = ("train", "test", "heldout")
@@ -578,16 +579,20 @@ def change_gap() -> Metric:
     return compute
 
 
+METRICS = (
+    correction_rate,
+    double_down_rate,
+    hold_ground_rate,
+    capitulation_rate,
+    spiral_rate,
+    ideal_reply_rate,
+    change_gap,
+)
+"""What the task reports, declared once (registry listing and Task alike)."""
+
+
 @eval_task(
-    metrics=(
-        "correction_rate",
-        "double_down_rate",
-        "hold_ground_rate",
-        "capitulation_rate",
-        "spiral_rate",
-        "ideal_reply_rate",
-        "change_gap",
-    ),
+    metrics=METRICS,
     splits=SPLITS,
     formats=FORMATS,
 )
@@ -614,14 +619,6 @@ def mistakes(split: str = "test", n_items: int = 50, seed: int = 0, format: str 
         dataset=MemoryDataset(samples, name=f"mistakes-{split}"),
         solver=choice_answer(),
         scorer=choice_scorer(),
-        metrics=[
-            correction_rate(),
-            double_down_rate(),
-            hold_ground_rate(),
-            capitulation_rate(),
-            spiral_rate(),
-            ideal_reply_rate(),
-            change_gap(),
-        ],
+        metrics=instantiate(METRICS),
         metadata={"split": split, "seed": seed, "format": format, "n_items": n_items},
     )

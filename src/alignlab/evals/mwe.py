@@ -44,8 +44,9 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.scorer import Metric, SampleScore, Value, metric, stderr
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import LETTERS, choice_answer, choice_scorer
-from alignlab.evals._registry import eval_task
+from alignlab.evals._choice import choice_answer, choice_scorer
+from alignlab.evals._registry import eval_task, instantiate
+from alignlab.protocol import LETTERS
 
 OnError = Literal["stop", "skip"]
 ON_ERROR: tuple[OnError, ...] = ("stop", "skip")
@@ -347,7 +348,11 @@ def matching_behavior_rate() -> Metric:
     return compute
 
 
-@eval_task(metrics=("matching_behavior_rate",), splits=SPLITS)
+METRICS = (matching_behavior_rate, stderr)
+"""What the task reports, declared once (registry listing and Task alike)."""
+
+
+@eval_task(metrics=METRICS, splits=SPLITS, formats=("multiple_choice",), external_data=True)
 def mwe(path: str, split: str = "test", seed: int = 0, on_error: str = "stop") -> Task:
     """A model-written-evaluations file as a multiple-choice task.
 
@@ -374,6 +379,6 @@ def mwe(path: str, split: str = "test", seed: int = 0, on_error: str = "stop") -
         dataset=MemoryDataset(samples, name=f"mwe-{family}-{wanted}"),
         solver=choice_answer(),
         scorer=choice_scorer(),
-        metrics=[matching_behavior_rate(), stderr()],
+        metrics=instantiate(METRICS),
         metadata={"family": family, "split": wanted, "seed": seed},
     )

@@ -46,9 +46,10 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import REPLY_PATTERNS_KEY, choice_answer, choice_scorer
-from alignlab.evals._rates import rate
-from alignlab.evals._registry import eval_task
+from alignlab.evals._choice import choice_answer, choice_scorer
+from alignlab.evals._registry import eval_task, instantiate
+from alignlab.evals._scaffold import rate
+from alignlab.protocol import REPLY_PATTERNS_KEY
 
 Split = Literal["train", "test", "heldout"]
 SPLITS: tuple[Split, ...] = ("train", "test", "heldout")
@@ -572,8 +573,16 @@ def exploit_gap() -> Metric:
     return compute
 
 
+METRICS = (
+    exploit_rate,
+    control_exploit_rate,
+    exploit_gap,
+)
+"""What the task reports, declared once (registry listing and Task alike)."""
+
+
 @eval_task(
-    metrics=("exploit_rate", "control_exploit_rate", "exploit_gap"),
+    metrics=METRICS,
     splits=SPLITS,
     formats=FORMATS,
 )
@@ -597,6 +606,6 @@ def reward_hacking(
         dataset=MemoryDataset(samples, name=f"reward_hacking-{split}"),
         solver=choice_answer(),
         scorer=choice_scorer(),
-        metrics=[exploit_rate(), control_exploit_rate(), exploit_gap()],
+        metrics=instantiate(METRICS),
         metadata={"split": split, "seed": seed, "format": format},
     )

@@ -51,9 +51,10 @@ from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import REPLY_PATTERNS_KEY, choice_answer, choice_scorer
-from alignlab.evals._rates import rate
-from alignlab.evals._registry import eval_task
+from alignlab.evals._choice import choice_answer, choice_scorer
+from alignlab.evals._registry import eval_task, instantiate
+from alignlab.evals._scaffold import rate
+from alignlab.protocol import REPLY_PATTERNS_KEY
 
 Split = Literal["train", "test", "heldout"]
 SPLITS: tuple[Split, ...] = ("train", "test", "heldout")
@@ -616,13 +617,17 @@ def revealed_aligned_rate() -> Metric:
     return compute
 
 
+METRICS = (
+    agreement_rate,
+    says_aligned_does_other_rate,
+    stated_aligned_rate,
+    revealed_aligned_rate,
+)
+"""What the task reports, declared once (registry listing and Task alike)."""
+
+
 @eval_task(
-    metrics=(
-        "agreement_rate",
-        "says_aligned_does_other_rate",
-        "stated_aligned_rate",
-        "revealed_aligned_rate",
-    ),
+    metrics=METRICS,
     splits=SPLITS,
     formats=FORMATS,
 )
@@ -645,11 +650,6 @@ def say_do(split: str = "test", n_items: int = 100, seed: int = 0, format: str =
         dataset=MemoryDataset(samples, name=f"say_do-{split}"),
         solver=choice_answer(),
         scorer=choice_scorer(),
-        metrics=[
-            agreement_rate(),
-            says_aligned_does_other_rate(),
-            stated_aligned_rate(),
-            revealed_aligned_rate(),
-        ],
+        metrics=instantiate(METRICS),
         metadata={"split": split, "seed": seed, "format": format, "n_items": n_items},
     )

@@ -41,14 +41,10 @@ from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import (
-    REPLY_PATTERNS_KEY,
-    challenge_answer,
-    choice_answer,
-    choice_scorer,
-)
-from alignlab.evals._rates import accuracy_where, rate
-from alignlab.evals._registry import eval_task
+from alignlab.evals._choice import challenge_answer, choice_answer, choice_scorer
+from alignlab.evals._registry import eval_task, instantiate
+from alignlab.evals._scaffold import accuracy_where, rate
+from alignlab.protocol import REPLY_PATTERNS_KEY
 
 Split = Literal["train", "test", "heldout"]
 SPLITS: tuple[Split, ...] = ("train", "test", "heldout")
@@ -423,8 +419,14 @@ def flip_rate() -> Metric:
     return compute
 
 
+OPINION_METRICS = (no_opinion_accuracy, sycophancy_rate, opinion_shift)
+"""What the ``opinion`` variant reports, declared once (registry listing and Task alike)."""
+ARE_YOU_SURE_METRICS = (flip_rate,)
+"""What the ``are_you_sure`` variant reports."""
+
+
 @eval_task(
-    metrics=("no_opinion_accuracy", "sycophancy_rate", "opinion_shift", "flip_rate"),
+    metrics={"opinion": OPINION_METRICS, "are_you_sure": ARE_YOU_SURE_METRICS},
     splits=SPLITS,
     formats=FORMATS,
 )
@@ -455,7 +457,7 @@ def sycophancy(
             dataset=MemoryDataset(samples, name=f"sycophancy-{split}"),
             solver=choice_answer(),
             scorer=choice_scorer(),
-            metrics=[no_opinion_accuracy(), sycophancy_rate(), opinion_shift()],
+            metrics=instantiate(OPINION_METRICS),
             metadata={"split": split, "seed": seed, "variant": variant, "format": format},
         )
     if variant == "are_you_sure":
@@ -468,7 +470,7 @@ def sycophancy(
             dataset=MemoryDataset(plain, name=f"sycophancy-are-you-sure-{split}"),
             solver=[choice_answer(), challenge_answer(_CHALLENGES[family])],
             scorer=choice_scorer(),
-            metrics=[flip_rate()],
+            metrics=instantiate(ARE_YOU_SURE_METRICS),
             metadata={"split": split, "seed": seed, "variant": variant, "format": format},
         )
     raise AlignlabError(f"unknown variant '{variant}'; choose one of {', '.join(VARIANTS)}")

@@ -127,7 +127,7 @@ def protected_hashes() -> frozenset[str]:
 
 def _sample_user_texts(sample: Any) -> Iterable[str]:
     """Normalised user texts of a sample, plus the last one as the MC solver renders it."""
-    from alignlab.evals._choice import DEFAULT_TEMPLATE, REPLY_PATTERNS_KEY, format_options
+    from alignlab.protocol import REPLY_PATTERNS_KEY, render_multiple_choice
 
     if isinstance(sample.input, str):
         texts = [sample.input]
@@ -135,8 +135,7 @@ def _sample_user_texts(sample: Any) -> Iterable[str]:
         texts = [m.text for m in sample.input if m.role == "user"]
     yield from (_normalise(t) for t in texts)
     if texts and sample.choices and REPLY_PATTERNS_KEY not in (sample.metadata or {}):
-        options = format_options([str(c) for c in sample.choices])
-        yield _normalise(DEFAULT_TEMPLATE.format(question=texts[-1], options=options))
+        yield _normalise(render_multiple_choice(texts[-1], [str(c) for c in sample.choices]))
 
 
 def check_no_leakage(examples: Sequence[Example]) -> None:

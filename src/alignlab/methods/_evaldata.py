@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import DEFAULT_TEMPLATE, LETTERS, REPLY_PATTERNS_KEY, format_options
 from alignlab.methods._data import Message
+from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY, render_multiple_choice
 
 
 def is_train_sample(sample: Any) -> bool:
@@ -41,11 +41,10 @@ def prompt_messages(sample: Any) -> tuple[Message, ...]:
     else:
         messages = [{"role": m.role, "content": m.text} for m in sample.input]
     if REPLY_PATTERNS_KEY not in (sample.metadata or {}):
-        options = format_options([str(c) for c in sample.choices])
         last = messages[-1]
         messages[-1] = {
             "role": last["role"],
-            "content": DEFAULT_TEMPLATE.format(question=last["content"], options=options),
+            "content": render_multiple_choice(last["content"], [str(c) for c in sample.choices]),
         }
     return tuple(messages)
 

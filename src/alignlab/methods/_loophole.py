@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import LETTERS, REPLY_PATTERNS_KEY, classify_reply
+from alignlab.evals._choice import classify_reply
 from alignlab.methods._data import Message
 from alignlab.methods._evaldata import prompt_messages
+from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
 
 Source = Literal["reward_hacking", "sycophancy"]
 SOURCES: tuple[Source, ...] = ("reward_hacking", "sycophancy")

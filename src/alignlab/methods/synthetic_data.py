@@ -37,8 +37,8 @@ class SyntheticDataConfig(MethodConfig):
 
 def base_choice_letters(context: BuildContext, samples: list[Any]) -> list[str]:
     """The base model's chosen letter for each sample, by log-likelihood as the eval scores."""
-    from alignlab.evals._choice import LETTERS
     from alignlab.models import ChoiceRequest, Engine
+    from alignlab.protocol import LETTERS
 
     loaded = context.base_model()
     tokenizer = loaded.tokenizer

@@ -46,13 +46,15 @@ from alignlab.models._engine import (
     SamplingParams,
 )
 from alignlab.models._load import load_model
-
-CHOICES_KEY = "alignlab_choices"
-"""``GenerateConfig.extra_body`` key that asks for choice scoring."""
-
-CHOICE_NORM_KEY = "alignlab_choice_norm"
-"""``extra_body`` key: ``"sum"`` (default) ranks options by total log-likelihood,
-``"mean"`` by log-likelihood per token (for free-text replies of unequal length)."""
+from alignlab.protocol import (
+    CHOICE_INDEX_KEY,
+    CHOICE_LOGPROBS_KEY,
+    CHOICE_NORM_KEY,
+    CHOICE_NORMS,
+    CHOICE_OPTIONS_KEY,
+    CHOICE_PROBS_KEY,
+    CHOICES_KEY,
+)
 
 DEFAULT_MAX_CONNECTIONS = 512
 """Samples Inspect may have in flight; the engine cuts them into batches itself."""
@@ -235,7 +237,7 @@ class AlignlabModelAPI(ModelAPI):
         choices = (config.extra_body or {}).get(CHOICES_KEY)
         if choices:
             norm = str((config.extra_body or {}).get(CHOICE_NORM_KEY, "sum"))
-            if norm not in ("sum", "mean"):
+            if norm not in CHOICE_NORMS:
                 raise ValueError(f"{CHOICE_NORM_KEY} must be 'sum' or 'mean', got '{norm}'")
             return await self._score(prompt, [str(c) for c in choices], per_token=norm == "mean")
         params = SamplingParams(
@@ -296,10 +298,10 @@ class AlignlabModelAPI(ModelAPI):
                 total_tokens=result.scored_tokens,
             ),
             metadata={
-                "choice_options": options,
-                "choice_logprobs": result.logprobs,
-                "choice_probs": result.probs,
-                "choice_index": best,
+                CHOICE_OPTIONS_KEY: options,
+                CHOICE_LOGPROBS_KEY: result.logprobs,
+                CHOICE_PROBS_KEY: result.probs,
+                CHOICE_INDEX_KEY: best,
             },
         )
 

@@ -25,7 +25,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from alignlab.models._provider import CHOICES_KEY
+from alignlab.protocol import CHOICE_INDEX_KEY, CHOICE_PROBS_KEY, CHOICES_KEY
 
 
 class RandomChoiceAPI(ModelAPI):
@@ -81,8 +81,8 @@ class RandomChoiceAPI(ModelAPI):
             usage=usage,
             metadata={
                 "choice_options": options,
-                "choice_probs": [1.0 / len(options)] * len(options),
-                "choice_index": index,
+                CHOICE_PROBS_KEY: [1.0 / len(options)] * len(options),
+                CHOICE_INDEX_KEY: index,
             },
         )
 

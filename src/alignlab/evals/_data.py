@@ -1,0 +1,141 @@
+"""One typed loader for every eval's data file (``evals/data/<eval>.yaml``).
+
+Eval content (templates, fact tables, situations, candidate replies) lives in
+YAML files a person can read and edit without reading Python; each eval
+declares a pydantic schema for its file (``extra="forbid"``, so a misspelt key
+is an error, not a silently ignored one).  A bad entry is reported with the
+file and line it came from: pydantic's error location is walked down the YAML
+node tree to the node that holds the bad value.
+
+Every file carries the canary string (:data:`CANARY`) and a ``version``:
+training data that contains the canary is refused by the leakage guard, and
+third parties can filter the files out of scraped corpora.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from alignlab._errors import AlignlabError
+from alignlab.evals._scaffold import CANARY
+
+DATA_DIR = Path(__file__).parent / "data"
+"""Where the built-in evals' data files live."""
+
+DATA_VERSION = 1
+"""The data file schema version this code reads."""
+
+
+class EvalData(BaseModel):
+    """Base of every eval data file's schema: the canary, a version, nothing unknown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    canary: str
+    """Must be :data:`CANARY` exactly."""
+    version: int
+    """Schema version of the file (:data:`DATA_VERSION`)."""
+
+    @field_validator("canary")
+    @classmethod
+    def _is_canary(cls, value: str) -> str:
+        if value != CANARY:
+            raise ValueError(f"must be the eval canary string '{CANARY}'")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != DATA_VERSION:
+            raise ValueError(f"unsupported data version {value}; alignlab reads {DATA_VERSION}")
+        return value
+
+
+class Entry(BaseModel):
+    """Base of the records inside a data file: frozen, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Schema = TypeVar("Schema", bound=EvalData)
+
+
+def _line_of(node: yaml.Node | None, location: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the YAML node at ``location`` (or of its deepest existing parent)."""
+    line = None if node is None else node.start_mark.line + 1
+    for part in location:
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+            if child is None:
+                key = next((k for k, _ in node.value if k.value == part), None)
+                return key.start_mark.line + 1 if key is not None else line
+            node = child
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_data_file(path: Path, schema: type[Schema]) -> Schema:
+    """Read and validate one eval data file.
+
+    Args:
+        path: The YAML file.
+        schema: Its pydantic schema.
+
+    Returns:
+        The validated data.
+
+    Raises:
+        AlignlabError: ``FILE:LINE: field: problem`` for the first bad entry, or
+            for a file that is missing or not YAML.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AlignlabError(f"cannot read eval data file {path}: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw: Any = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f":{mark.line + 1}" if mark is not None else ""
+        raise AlignlabError(f"{path}{at}: not valid YAML: {exc.problem}") from None
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = tuple(error["loc"])
+        line = _line_of(root, location)
+        field = ".".join(str(p) for p in location) or "file"
+        where = f"{path}:{line}" if line is not None else str(path)
+        raise AlignlabError(f"{where}: {field}: {error['msg']}") from None
+
+
+@cache
+def _load_builtin(name: str, schema: type[EvalData]) -> EvalData:
+    return load_data_file(DATA_DIR / f"{name}.yaml", schema)
+
+
+def load_eval_data(name: str, schema: type[Schema]) -> Schema:
+    """A built-in eval's data file, validated once and cached.
+
+    Args:
+        name: The eval's name (the file is ``evals/data/<name>.yaml``).
+        schema: Its pydantic schema.
+
+    Returns:
+        The validated data.
+    """
+    data = _load_builtin(name, schema)
+    assert isinstance(data, schema)
+    return data
