@@ -61,7 +61,7 @@ def run_one(task: Any, model: Any, limit: int, log_dir: str) -> tuple[dict[str, 
         raise RuntimeError(f"{task.name} failed: {log.error}")
     metrics = {
         name: _triple(est.value, est.ci_low, est.ci_high)
-        for name, (est, _) in log_metric_estimates(log, task).items()
+        for name, (est, _) in log_metric_estimates(log).items()
         if name != "stderr"
     }
     return metrics, seconds

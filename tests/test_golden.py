@@ -52,3 +52,18 @@ def test_method_data_unchanged() -> None:
     assert set(GOLDEN["methods"]) <= set(current)
     for name, old in GOLDEN["methods"].items():
         assert current[name] == old, name
+
+
+@pytest.mark.integration
+def test_embedded_scores_unchanged(tmp_path: Path) -> None:
+    """smollm2-135m's answers and metrics on each eval's first test samples, as before."""
+    import make_embedded_scores
+
+    pinned = json.loads((GOLDEN_DIR / "embedded_scores.json").read_text())
+    current = make_embedded_scores.embedded_scores(str(tmp_path))
+    assert set(pinned) <= set(current)
+    for name, old in pinned.items():
+        assert current[name]["answers"] == old["answers"], name
+        for metric, value in old["metrics"].items():
+            new = current[name]["metrics"][metric]
+            assert new == pytest.approx(value, nan_ok=True, abs=1e-9), (name, metric)

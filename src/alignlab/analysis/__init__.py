@@ -9,7 +9,12 @@ with tests that use the pairing (:func:`paired_bootstrap_diff`,
 independent intervals.
 """
 
-from alignlab.analysis._log_metrics import cluster_key, log_metric_estimates
+from alignlab.analysis._log_metrics import (
+    cluster_key,
+    log_metric_estimates,
+    logged_metrics,
+    sample_scores,
+)
 from alignlab.analysis._metric_ci import metric_ci
 from alignlab.analysis._stats import (
     Estimate,
@@ -25,7 +30,9 @@ __all__ = [
     "bootstrap_ci",
     "cluster_key",
     "log_metric_estimates",
+    "logged_metrics",
     "mcnemar_exact",
     "metric_ci",
     "paired_bootstrap_diff",
+    "sample_scores",
 ]

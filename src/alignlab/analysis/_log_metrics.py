@@ -1,37 +1,39 @@
-"""Every metric of an Inspect eval log, with a cluster-bootstrap confidence interval.
+"""Every metric of a stored Inspect eval log, with a cluster-bootstrap confidence interval.
+
+Works from the ``.eval`` log alone, so a report can be rebuilt long after the
+run: the log records each scorer's metric definitions by registry name (e.g.
+``alignlab/sycophancy_rate``, with options), and every sample's metadata and
+score metadata; the metric is re-created from Inspect's registry
+(``registry_create``) and re-run on bootstrap resamples of the stored scores.
+Samples that belong together (one claim under several opinions, the stated and
+revealed form of one situation) share the value of the task's cluster key
+(``alignlab_cluster_key`` in the task metadata; ``item_id`` by default) and
+are resampled together.
 
 Shared by ``alignlab eval`` (the results table) and the benchmarks, so the
-numbers a user sees and the numbers we record are computed one way.  Samples
-that belong together (one claim under several opinions, the stated and
-revealed form of one situation) carry the same ``item_id`` in their metadata
-and are resampled together.
+numbers a user sees and the numbers we record are computed one way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Any
+import math
+from collections.abc import Callable, Hashable
+from typing import Any, Final
 
 from alignlab.analysis._metric_ci import metric_ci
 from alignlab.analysis._stats import Estimate, bootstrap_ci
 
+DEFAULT_CLUSTER_KEY: Final = "item_id"
+"""Sample metadata key used when a log does not name its cluster key."""
+CLUSTER_KEY_METADATA: Final = "alignlab_cluster_key"
+"""Task metadata key (set by alignlab's eval registry) naming the cluster key."""
 
-def cluster_key(score: Any) -> Hashable:
-    """The resampling cluster of a sample score: its ``item_id``, else its sample id."""
+
+def cluster_key(score: Any, key: str = DEFAULT_CLUSTER_KEY) -> Hashable:
+    """The resampling cluster of a sample score: its metadata ``key``, else its sample id."""
     metadata = score.sample_metadata or {}
-    key: Hashable = metadata.get("item_id", score.sample_id)
-    return key
-
-
-def metric_functions(task: Any) -> dict[str, Any]:
-    """Task-level metric callables by short name."""
-    from inspect_ai.util import registry_info
-
-    functions: dict[str, Any] = {}
-    for metric_fn in getattr(task, "metrics", None) or []:
-        if callable(metric_fn):
-            functions[registry_info(metric_fn).name.split("/")[-1]] = metric_fn
-    return functions
+    cluster: Hashable = metadata.get(key, score.sample_id)
+    return cluster
 
 
 def sample_scores(log: Any, scorer_name: str) -> list[Any]:
@@ -47,27 +49,54 @@ def sample_scores(log: Any, scorer_name: str) -> list[Any]:
     ]
 
 
-def log_metric_estimates(log: Any, task: Any, seed: int = 0) -> dict[str, tuple[Estimate, int]]:
+def logged_metrics(log: Any) -> dict[str, Callable[[list[Any]], Any]]:
+    """The metric functions a log's scorers declared, re-created from Inspect's registry.
+
+    Args:
+        log: An Inspect ``EvalLog``.
+
+    Returns:
+        ``{short_name: metric}`` for every declared metric that the registry can
+        create (a metric defined in a script that is not importable is left out).
+    """
+    from inspect_ai.util import registry_create
+
+    functions: dict[str, Callable[[list[Any]], Any]] = {}
+    for scorer in log.eval.scorers or []:
+        for definition in scorer.metrics or []:
+            if not hasattr(definition, "name"):
+                continue
+            try:
+                created = registry_create("metric", definition.name, **(definition.options or {}))
+            except Exception:  # unknown to this process's registry: reported value only
+                continue
+            functions[definition.name.split("/")[-1]] = created
+    return functions
+
+
+def log_metric_estimates(log: Any, seed: int = 0) -> dict[str, tuple[Estimate, int]]:
     """Each reported metric of ``log`` with its 95% interval and the number of samples.
 
     Args:
-        log: An Inspect ``EvalLog`` with samples.
-        task: The ``Task`` that produced it (its metric functions are re-run on resamples).
+        log: An Inspect ``EvalLog`` with samples (read from disk or just returned by ``eval``).
         seed: Bootstrap seed.
 
     Returns:
         ``{metric: (estimate, n_samples)}``; metrics that cannot be resampled (e.g.
-        ``stderr``) get NaN bounds.
+        ``stderr``, or one the registry cannot re-create) get NaN bounds.
     """
-    import math
+    functions = logged_metrics(log)
+    key = str((log.eval.metadata or {}).get(CLUSTER_KEY_METADATA, DEFAULT_CLUSTER_KEY))
 
-    functions = metric_functions(task)
+    def cluster(score: Any) -> Hashable:
+        return cluster_key(score, key)
+
     out: dict[str, tuple[Estimate, int]] = {}
     for score in log.results.scores if log.results is not None else []:
         scores = sample_scores(log, score.name)
         for name, reported in score.metrics.items():
-            if name in functions and scores:
-                estimate = metric_ci(functions[name], scores, cluster=cluster_key, seed=seed)
+            if name in functions and name != "stderr" and scores:
+                estimate = metric_ci(functions[name], scores, cluster=cluster, seed=seed)
             elif name == "accuracy" and len(scores) > 1:
                 estimate = bootstrap_ci([s.score.as_float() for s in scores], seed=seed)
             else:

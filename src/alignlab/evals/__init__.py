@@ -22,8 +22,10 @@ from alignlab.evals._choice import (
 from alignlab.evals._data import DATA_DIR, Entry, EvalData, load_data_file, load_eval_data
 from alignlab.evals._registry import (
     CLUSTER_KEY_KEY,
+    DEFAULT_VARIANT,
     EVAL_NAME_KEY,
     EvalInfo,
+    check_task_args,
     eval_task,
     get_eval,
     instantiate,
@@ -56,6 +58,7 @@ __all__ = [
     "CLUSTER_KEY",
     "CLUSTER_KEY_KEY",
     "DATA_DIR",
+    "DEFAULT_VARIANT",
     "EVAL_NAME_KEY",
     "FIRST_ANSWER_KEY",
     "FORMATS",
@@ -73,6 +76,7 @@ __all__ = [
     "check_formats",
     "check_positive",
     "check_split",
+    "check_task_args",
     "choice_answer",
     "choice_scorer",
     "chosen_letter",

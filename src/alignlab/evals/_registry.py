@@ -142,8 +142,19 @@ def eval_task(
 
 
 def unregister(name: str) -> None:
-    """Remove an eval from alignlab's registry (tests that register toy evals clean up)."""
-    _EVALS.pop(name, None)
+    """Remove an eval from alignlab's registry and its task from Inspect's.
+
+    For tests and notebooks that register a toy eval: after this, neither
+    ``registered_evals()`` nor ``inspect eval`` sees it.  Inspect has no public
+    way to remove a registration, so its registry dict is edited directly.
+    """
+    info = _EVALS.pop(name, None)
+    if info is None:
+        return
+    from inspect_ai._util import registry as inspect_registry
+
+    task_name = str(registry_info(info.factory).name)
+    inspect_registry._registry.pop(inspect_registry.registry_key("task", task_name), None)
 
 
 def registered_evals() -> dict[str, EvalInfo]:
@@ -176,3 +187,91 @@ def get_eval(name: str) -> EvalInfo:
     if name not in evals:
         raise AlignlabError(f"unknown eval '{name}'; known evals: {', '.join(evals)}")
     return evals[name]
+
+
+def _simple_types(annotation: Any) -> tuple[type, ...] | None:
+    """The types a value may have for an int/float/str/bool annotation (optionally ``| None``).
+
+    ``None`` for any other annotation (such values are not checked).
+    """
+    import types
+    import typing
+
+    none = type(None)
+    simple: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool, "None": none}
+    if isinstance(annotation, str):  # an annotation that could not be evaluated
+        parts = [part.strip() for part in annotation.split("|")]
+        found = [simple[part] for part in parts if part in simple]
+        return tuple(found) if len(found) == len(parts) else None
+    if annotation in simple.values() and annotation is not none:
+        return (annotation,)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = typing.get_args(annotation)
+        if all(member in simple.values() for member in members):
+            return members
+    return None
+
+
+def check_task_args(info: EvalInfo, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Check task arguments against an eval's task factory before calling it.
+
+    Every name must be a parameter of the factory, and every parameter without
+    a default must be given.  A value for a parameter annotated ``int``,
+    ``float``, ``str`` or ``bool`` (or one of them ``| None``) must have that
+    type: a bool is not an int, and an int is accepted for a float (converted).
+    Values for other annotations are left to the factory.  A ``TypeError`` the
+    factory raises later is then a bug, not a bad argument.
+
+    Args:
+        info: The eval, e.g. from :func:`get_eval`.
+        args: Argument values by name (e.g. YAML-parsed ``-T key=value`` pairs
+            or an experiment spec's task arguments).
+
+    Returns:
+        The given arguments, ready for ``info.factory(**args)``; defaults are
+        not filled in.
+
+    Raises:
+        AlignlabError: One line naming an unknown argument (with the valid
+            names), a missing required one, or a value of the wrong type (with
+            the expected type).
+    """
+    import inspect
+
+    try:
+        signature = inspect.signature(info.factory, eval_str=True)
+    except (NameError, SyntaxError, TypeError):  # annotations only a type checker resolves
+        signature = inspect.signature(info.factory)
+    keyword_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = {n: p for n, p in signature.parameters.items() if p.kind in keyword_kinds}
+    any_name = any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
+    )
+    for name in args:
+        if name not in params and not any_name:
+            valid = ", ".join(params) or "none"
+            raise AlignlabError(
+                f"unknown task argument '{name}' for '{info.name}'; valid arguments: {valid}"
+            )
+    for name, param in params.items():
+        if param.default is inspect.Parameter.empty and name not in args:
+            raise AlignlabError(f"missing task argument '{name}' for '{info.name}'")
+    checked = dict(args)
+    for name, value in args.items():
+        expected = _simple_types(params[name].annotation) if name in params else None
+        if expected is None:
+            continue
+        if isinstance(value, bool):
+            ok = bool in expected
+        elif isinstance(value, int) and int not in expected and float in expected:
+            ok = True
+            checked[name] = float(value)
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            wanted = " or ".join("None" if t is type(None) else t.__name__ for t in expected)
+            raise AlignlabError(
+                f"task argument '{name}' for '{info.name}' must be {wanted}, "
+                f"got {value!r} ({type(value).__name__})"
+            )
+    return checked
