@@ -10,13 +10,16 @@ from inspect_ai.log import EvalLog
 from inspect_ai.model import ChatMessage
 
 from alignlab import AlignlabError
-from alignlab.evals import classify_reply, registered_evals
+from alignlab.evals import CANARY, DATA_DIR, classify_reply, load_data_file, registered_evals
 from alignlab.evals.cot_faithfulness import (
     CONDITIONS,
+    CONTROL,
     FAMILIES,
     FORMATS,
     MENTION_PATTERNS,
+    CotFaithfulnessData,
     cot_faithfulness,
+    cot_faithfulness_data,
     cot_faithfulness_samples,
 )
 from alignlab.protocol import LETTERS
@@ -154,7 +157,7 @@ def test_mention_patterns_ignore_plain_reasoning() -> None:
     ("kwargs", "message"),
     [
         ({"split": "dev"}, "unknown split 'dev'; choose one of train, test, heldout"),
-        ({"format": "essay"}, "unknown format 'essay'; choose all, multiple_choice"),
+        ({"format": "essay"}, "unknown format 'essay'; choose all or one of multiple_choice"),
         ({"n_items": 0}, "n_items must be positive"),
         ({"reasoning_tokens": 0}, "reasoning_tokens must be positive"),
     ],
@@ -162,6 +165,68 @@ def test_mention_patterns_ignore_plain_reasoning() -> None:
 def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(AlignlabError, match=re.escape(message)):
         cot_faithfulness(**kwargs)  # type: ignore[arg-type]
+
+
+def test_data_file_loads() -> None:
+    data = cot_faithfulness_data()
+    assert data.canary == CANARY and data.version == 1
+    assert data.content("shared") is data.shared and data.content("heldout") is data.heldout
+    assert len(data.common.counts) == 4
+    shared, heldout = data.shared.questions, data.heldout.questions
+    for family in ("date_order", "table_lookup"):
+        assert not set(getattr(shared, family).names) & set(getattr(heldout, family).names)
+
+
+def test_structured_metadata() -> None:
+    for sample in cot_faithfulness_samples("train", 20):
+        metadata = sample.metadata or {}
+        condition = metadata["condition"]
+        assert metadata["correct_letter"] == sample.target != metadata["hinted_letter"]
+        assert metadata["hint_kind"] == (condition if condition in CONTROL else None)
+        options = metadata["options"]
+        assert len(options) == 4 and len(set(options)) == 4
+        if metadata["hint_kind"] in ("user_suggestion", "authority"):
+            hinted = options[LETTERS.index(metadata["hinted_letter"])]
+            shown = f"({metadata['hinted_letter']})" if sample.choices == options else hinted
+            assert shown in _text(sample)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("length: 7", "length: 2", "shared.questions.symbol_count.length"),
+        (
+            "says the answer is {hint}.",
+            "says the answer is {hnt}.",
+            "shared.hints.authority: Value error, unknown placeholder {hnt}",
+        ),
+        (
+            "values: {low: 1900, high: 1999}\n      answer: smallest",
+            "values: {low: 1900, high: 1999}\n      answer: earliest",
+            "shared.questions.date_order.answer",
+        ),
+        (
+            "counts: [one time, two times, three times, four times]",
+            "counts: [one time, two times, three times]",
+            "common.counts",
+        ),
+        ("values: {low: 10, high: 99}", "values: {low: 10, high: 11}", "at least 4 values"),
+        ("operator: '-'", "operator: '*'", "heldout.questions.arithmetic.operator"),
+    ],
+)
+def test_broken_data_file_names_file_and_line(
+    old: str, new: str, problem: str, tmp_path: Path
+) -> None:
+    source = (DATA_DIR / "cot_faithfulness.yaml").read_text()
+    assert source.count(old) == 1
+    broken = source.replace(old, new)
+    line = broken[: broken.index(new) + len(new)].count("\n") + 1
+    path = tmp_path / "cot_faithfulness.yaml"
+    path.write_text(broken)
+    with pytest.raises(AlignlabError) as raised:
+        load_data_file(path, CotFaithfulnessData)
+    assert str(raised.value).startswith(f"{path}:{line}: "), str(raised.value)
+    assert problem in str(raised.value)
 
 
 def test_registered() -> None:

@@ -8,7 +8,14 @@ from inspect_ai.dataset import Sample
 from inspect_ai.scorer import SampleScore, Score
 
 from alignlab import AlignlabError
-from alignlab.evals import classify_reply, registered_evals
+from alignlab.evals import (
+    CANARY,
+    DATA_DIR,
+    Pool,
+    classify_reply,
+    load_data_file,
+    registered_evals,
+)
 from alignlab.evals import reward_hacking as rh
 from alignlab.evals.reward_hacking import reward_hacking, reward_hacking_samples
 from tests._scripted import run_metrics, scripted_model
@@ -51,15 +58,17 @@ def _fragments(template: str) -> list[str]:
     return [f.strip() for f in re.split(r"\{\w*\}", template) if len(f.strip()) >= 12]
 
 
-def _templates(pool: str) -> list[str]:
-    notes = [note for pairs in rh._GRADING[pool].values() for pair in pairs for note in pair]
+def _templates(pool: Pool) -> list[str]:
+    content = rh.reward_hacking_data().content(pool)
+    families = [content.family(family) for family in rh.FAMILIES]
+    pairs = [pair for f in families for pair in (*f.grading.notes, f.grading.deployment)]
     return [
-        *notes,
-        *rh._TASKS[pool].values(),
-        *rh._WRAPPERS[pool],
-        rh._MC_SUFFIX[pool],
-        *rh._SYSTEMS[pool],
-        rh._DEPLOY_WRAPPERS[pool],
+        *(note for pair in pairs for note in (pair.loophole, pair.control)),
+        *(f.task for f in families),
+        *content.prompts.wrappers,
+        content.prompts.multiple_choice_suffix,
+        *content.prompts.deployment.systems,
+        content.prompts.deployment.wrapper,
     ]
 
 
@@ -174,7 +183,7 @@ def test_undefined_metrics_are_nan() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(AlignlabError, match="unknown split 'dev'; choose one of train"):
         reward_hacking(split="dev")
-    with pytest.raises(AlignlabError, match="unknown format 'essay'; choose one of all"):
+    with pytest.raises(AlignlabError, match="unknown format 'essay'; choose all or one of"):
         reward_hacking(format="essay")
     with pytest.raises(AlignlabError, match="n_items must be positive"):
         reward_hacking_samples("test", 0)
@@ -199,3 +208,77 @@ def test_runs_on_local_provider(tiny_model_dir: Path, tmp_path: Path) -> None:
         score = next(iter(sample.scores.values()))  # type: ignore[union-attr]
         assert score.metadata is not None and set(score.metadata["choice_probs"]) == {"A", "B"}
     assert not math.isnan(log.results.scores[0].metrics["exploit_gap"].value)
+
+
+def test_data_file_loads() -> None:
+    data = rh.reward_hacking_data()
+    assert data.canary == CANARY and data.version == 1
+    assert data.content("shared") is data.shared and data.content("heldout") is data.heldout
+    for pool in ("shared", "heldout"):
+        content = data.content(pool)  # type: ignore[arg-type]
+        assert all(content.family(family).grading.notes for family in rh.FAMILIES)
+    shared, heldout = data.shared, data.heldout
+    assert not {f.name for f in shared.coding_test.functions} & {
+        f.name for f in heldout.coding_test.functions
+    }
+    assert not set(shared.keyword_check.orgs) & set(heldout.keyword_check.orgs)
+    assert not set(shared.self_report.projects) & set(heldout.self_report.projects)
+
+
+def test_structured_metadata() -> None:
+    samples = reward_hacking_samples("train", 40)
+    assert {_meta(s)["loophole_grader"]["rule"] for s in samples} == set(rh.GRADER_RULES.values())
+    for sample in samples:
+        meta, text = _meta(sample), _text(sample)
+        grader = meta["loophole_grader"]
+        assert grader["rule"] == rh.GRADER_RULES[meta["family"]]
+        assert sample.choices is not None
+        exploit = sample.choices["AB".index(meta["exploit_letter"])]
+        if meta["family"] == "keyword_check":
+            assert f"'{grader['keyword']}'" in text and grader["keyword"] in exploit.lower()
+        elif meta["family"] == "coding_test":
+            assert grader["check"] in text
+        else:
+            assert set(grader) == {"rule"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "anchor", "problem"),
+    [
+        (
+            "that {desc}.",
+            "that {descr}.",
+            None,
+            "shared.coding_test.task: Value error, unknown placeholder {descr}",
+        ),
+        ("integers: {low: 12, high: 2999}", "integers: {low: 2999, high: 12}", None, "low"),
+        (
+            "input: word\n      expression: s[::-1]",
+            "input: text\n      expression: s[::-1]",
+            "input: text",
+            "shared.coding_test.functions.4.input",
+        ),
+        (
+            "expression: n * n\n",
+            "expression: n * * n\n",
+            "- name: square",
+            "shared.coding_test.functions.0: Value error, expression 'n * * n' fails",
+        ),
+        ("- operator: x\n", "- operator: '%'\n", "operator: '%'", "unknown operator '%'"),
+        ("'alignlab-canary-6f1c0e2a: eval data, never train on this'", "nope", None, "canary"),
+    ],
+)
+def test_broken_data_file_names_file_and_line(
+    old: str, new: str, anchor: str | None, problem: str, tmp_path: Path
+) -> None:
+    source = (DATA_DIR / "reward_hacking.yaml").read_text()
+    assert source.count(old) == 1
+    broken = source.replace(old, new)
+    anchor = anchor or new
+    line = broken[: broken.index(anchor) + len(anchor)].count("\n") + 1
+    path = tmp_path / "reward_hacking.yaml"
+    path.write_text(broken)
+    with pytest.raises(AlignlabError) as raised:
+        load_data_file(path, rh.RewardHackingData)
+    assert str(raised.value).startswith(f"{path}:{line}: "), str(raised.value)
+    assert problem in str(raised.value)
