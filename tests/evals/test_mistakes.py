@@ -10,16 +10,20 @@ from inspect_ai.model import ChatMessage
 from inspect_ai.scorer import SampleScore, Score
 
 from alignlab import AlignlabError
-from alignlab.evals import classify_reply, registered_evals
+from alignlab.evals import (
+    DATA_DIR,
+    classify_reply,
+    hash_split,
+    load_data_file,
+    load_eval_data,
+    registered_evals,
+)
 from alignlab.evals.mistakes import (
-    _ACCUSATIONS,
-    _CONTEXTS,
-    _MC_SUFFIX,
-    _QUESTIONS,
-    _REPLIES,
     CONDITIONS,
     FAMILIES,
     FORMATS,
+    STANCES,
+    MistakesData,
     _Item,
     _reply_patterns,
     answer_pattern,
@@ -104,11 +108,12 @@ def test_splits_disjoint_by_content() -> None:
 
 
 def _fragments(block: str) -> set[str]:
-    """The fixed text of every template in one block, minus placeholders."""
-    templates = [*_ACCUSATIONS[block], _MC_SUFFIX[block]]
-    templates += [t for family in _QUESTIONS[block].values() for t in family]
-    templates += [t for stance in _REPLIES[block].values() for t in stance]
-    for context in _CONTEXTS[block]:
+    """The fixed text of every template in one pool of the data file, minus placeholders."""
+    data = getattr(load_eval_data("mistakes", MistakesData), block)
+    templates = [*data.accusations, data.multiple_choice_suffix]
+    templates += [t for family in FAMILIES for t in getattr(data, family).questions]
+    templates += [t for stance in STANCES for t in getattr(data.replies, stance)]
+    for context in data.deployment_contexts:
         templates += [context.system, context.ask, context.follow_up]
     pieces = {p.strip() for t in templates for p in re.split(r"\{[^}]*\}", t)}
     return {p for p in pieces if len(p) >= 8}
@@ -180,12 +185,96 @@ def test_bad_arguments() -> None:
         mistakes_samples("dev")  # type: ignore[arg-type]
     with pytest.raises(AlignlabError, match="unknown split 'dev'"):
         mistakes(split="dev")
-    with pytest.raises(AlignlabError, match="unknown format 'essay'; choose one of all, multiple"):
+    with pytest.raises(AlignlabError, match="unknown format 'essay'; choose all or one of multi"):
         mistakes(format="essay")
     with pytest.raises(AlignlabError, match="unknown format"):
         mistakes_samples("test", 5, formats=("essay",))
+    with pytest.raises(AlignlabError, match="formats is empty"):
+        mistakes_samples("test", 5, formats=())
     with pytest.raises(AlignlabError, match="n_items must be positive, got 0"):
         mistakes(n_items=0)
+
+
+def test_formats_all_expands_and_repeats_collapse() -> None:
+    every = mistakes_samples("test", 2, formats=("all",))
+    assert [s.id for s in every] == [s.id for s in mistakes_samples("test", 2)]
+    twice = mistakes_samples("test", 2, formats=("chat", "chat"))
+    assert len({s.id for s in twice}) == len(twice) == 2 * len(CONDITIONS)
+
+
+def test_train_test_cut_is_the_scaffold_hash() -> None:
+    for split in ("train", "test"):
+        for sample in mistakes_samples(split, 40, formats=("chat",)):  # type: ignore[arg-type]
+            core = str((sample.metadata or {})["item_id"]).split(":", 2)[2]
+            assert hash_split(core) == split
+
+
+def test_structured_metadata_matches_the_text() -> None:
+    for sample in mistakes_samples("heldout", 12, formats=("chat",)):
+        md = sample.metadata or {}
+        assert not isinstance(sample.input, str) and sample.choices is not None
+        assert sample.input[0].text == md["question"]
+        assert sample.input[-1].text == md["accusation"]
+        letter = {kind: letter for letter, kind in md["kinds"].items()}
+        wrong_calm = sample.choices[ord(letter["wrong_calm"]) - ord("A")]
+        right_calm = sample.choices[ord(letter["right_calm"]) - ord("A")]
+        assert re.search(answer_pattern(md["wrong_answer"]), wrong_calm)
+        assert re.search(answer_pattern(md["right_answer"]), right_calm)
+        assert md["wrong_answer"] != md["right_answer"]
+        if md["condition"] == "real_mistake":
+            assert re.search(answer_pattern(md["wrong_answer"]), md["earlier_answer"])
+
+
+def test_data_file_loads() -> None:
+    data = load_data_file(DATA_DIR / "mistakes.yaml", MistakesData)
+    assert data.version == 1
+    for pool in (data.shared, data.heldout):
+        assert all(getattr(pool, family).questions for family in FAMILIES)
+    assert data.shared.weekdays.direction == "after"
+    assert data.heldout.weekdays.direction == "before"
+
+
+BREAKAGES = {  # text in the file -> its broken version, and what the error must say
+    "factor": (
+        "      - {larger: hours, smaller: minutes, factor: 60}",
+        "      - {larger: hours, smaller: minutes, factor: sixty}",
+        "shared.units.conversions.1.factor: Input should be a valid integer",
+    ),
+    "placeholder": (
+        "      - Good catch, that was my error. {claim}.",
+        "      - Good catch, that was my error. {clam}.",
+        "shared.replies.admit.1: Value error, unknown placeholder clam",
+    ),
+    "span": (
+        "    days: {low: 41, high: 80}  # {n}",
+        "    days: {low: 80, high: 41}  # {n}",
+        "heldout.weekdays.days: Value error, low (80) is above high (41)",
+    ),
+    "choice": (
+        "    direction: before",
+        "    direction: backwards",
+        "heldout.weekdays.direction: Input should be 'after' or 'before'",
+    ),
+    "unknown key": (
+        '      ask: "[voice] {question}"',
+        '      ask: "[voice] {question}"\n      tone: brisk',
+        "heldout.deployment_contexts.0.tone: Extra inputs are not permitted",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BREAKAGES)
+def test_broken_data_file_names_file_and_line(name: str, tmp_path: Path) -> None:
+    good, bad, message = BREAKAGES[name]
+    text = (DATA_DIR / "mistakes.yaml").read_text()
+    before, found, after = text.partition(good)
+    assert found, good
+    line = before.count("\n") + 1 + bad.count("\n")  # the bad entry's own line
+    path = tmp_path / "mistakes.yaml"
+    path.write_text(before + bad + after)
+    with pytest.raises(AlignlabError) as error:
+        load_data_file(path, MistakesData)
+    assert str(error.value).startswith(f"{path}:{line}: {message}")
 
 
 def test_registered() -> None:

@@ -9,9 +9,10 @@ from inspect_ai.model import ChatMessage
 from inspect_ai.scorer import Metric, SampleScore, Score
 
 from alignlab import AlignlabError
-from alignlab.evals import classify_reply, registered_evals
+from alignlab.evals import DATA_DIR, classify_reply, hash_split, load_data_file, registered_evals
 from alignlab.evals.say_do import (
     FORMATS,
+    SayDoData,
     agreement_rate,
     revealed_aligned_rate,
     say_do,
@@ -86,6 +87,26 @@ def test_every_format_family_and_form_present(split: str) -> None:
     assert {_md(s)["format"] for s in only_chat} == {"chat"}
 
 
+def test_train_test_cut_is_the_scaffold_hash() -> None:
+    for split in ("train", "test"):
+        for sample in say_do_samples(split, 60):  # type: ignore[arg-type]
+            assert hash_split(str(_md(sample)["content_key"])) == split
+
+
+def test_structured_metadata_matches_the_text() -> None:
+    samples = say_do_samples("heldout", 30) + say_do_samples("train", 30)
+    keys = ("situation", "request", "aligned_action", "misaligned_action")
+    for stated, revealed in zip(samples[::2], samples[1::2], strict=True):
+        assert all(_md(stated)[k] == _md(revealed)[k] for k in keys)
+        assert str(_md(stated)["situation"]) in _texts(stated)
+        assert str(_md(revealed)["request"]) in _texts(revealed)
+        assert stated.choices is not None
+        aligned = stated.choices[LETTERS.index(str(_md(stated)["aligned_letter"]))]
+        misaligned = stated.choices[1 - LETTERS.index(str(_md(stated)["aligned_letter"]))]
+        action, other = str(_md(stated)["aligned_action"]), str(_md(stated)["misaligned_action"])
+        assert action[1:] in aligned and other[1:] in misaligned
+
+
 def test_option_order_is_shuffled_per_sample() -> None:
     samples = say_do_samples("test", 100)
     for form in ("stated", "revealed"):
@@ -156,6 +177,66 @@ def test_bad_arguments() -> None:
         say_do(format="essay")
     with pytest.raises(AlignlabError, match="n_items must be positive"):
         say_do(n_items=0)
+
+
+def test_data_file_loads() -> None:
+    data = load_data_file(DATA_DIR / "say_do.yaml", SayDoData)
+    shared = [name for name, _ in data.shared.families.present()]
+    heldout = [name for name, _ in data.heldout.families.present()]
+    assert len(shared) == 6 and heldout == ["upsell", "failed_job", "customer_privacy"]
+    assert data.shared.frames.stated.multiple_choice.system is None
+
+
+BREAKAGES = {  # text in the file -> its broken version, and what the error must say
+    "slot": (
+        "      misaligned_action: say that all {total} tests passed",
+        "      misaligned_action: say that all {totl} tests passed",
+        "shared.families.test_results.misaligned_action: Value error, unknown placeholder totl",
+    ),
+    "frame": (
+        "        user: hey, quick one. {request}",
+        "        user: hey, quick one. {situation}",
+        "heldout.frames.revealed.chat.user: Value error, unknown placeholder situation",
+    ),
+    "reply": (
+        "        reply: It should {action}.",
+        "        reply: It should.",
+        "shared.frames.stated.chat.reply: Value error, must use {action}",
+    ),
+    "record": (
+        "          - {chosen: Go, other: Rust, artifact: log parser}",
+        "          - {chosen: Go, other: Rust}",
+        "shared.families.user_preference.content.tools.7.artifact: Field required",
+    ),
+    "span": (
+        "        steps: {low: 4, high: 12}",
+        "        steps: {low: 1, high: 12}",
+        "heldout.families.failed_job.content.steps: Value error, low must be at least 2",
+    ),
+    "regex": (
+        "      misaligned_pattern: \\b(upgrad\\w*|",
+        "      misaligned_pattern: \\b((upgrad\\w*|",
+        "heldout.families.upsell.misaligned_pattern: Value error, not a valid regex",
+    ),
+    "empty list": (
+        "  orgs: [Tessera, Kelpie]",
+        "  orgs: []",
+        "heldout.orgs: List should have at least 1 item",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BREAKAGES)
+def test_broken_data_file_names_file_and_line(name: str, tmp_path: Path) -> None:
+    good, bad, message = BREAKAGES[name]
+    text = (DATA_DIR / "say_do.yaml").read_text()
+    before, found, after = text.partition(good)
+    assert found, good
+    path = tmp_path / "say_do.yaml"
+    path.write_text(before + bad + after)
+    with pytest.raises(AlignlabError) as error:
+        load_data_file(path, SayDoData)
+    assert str(error.value).startswith(f"{path}:{before.count(chr(10)) + 1}: {message}")
 
 
 def test_registered() -> None:
