@@ -2,10 +2,23 @@
 
 Every command turns :class:`~alignlab.AlignlabError` into one line on stderr
 and exit code 2; anything else is a bug and keeps its traceback.
+
+Listing commands (``models``, ``evals``, ``methods``) print a table whose name
+column is never truncated (the other columns wrap), or with ``--json`` a JSON
+document on stdout with no markup:
+
+- ``models --json``: a list of ``{name, description, available_offline,
+  converted_cached}``, one per embedded model.
+- ``evals --json``: a list of ``{name, description, metrics, variant_metrics,
+  splits, formats, external_data}``, one per built-in eval.
+- ``methods --json``: ``{methods, shared_parameters}``; ``methods`` is a list
+  of ``{name, kind, source, description, parameters}``, and every parameter
+  list holds ``{name, type, default, required, description}``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -14,6 +27,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from alignlab._errors import AlignlabError
 
@@ -28,6 +42,21 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (no markup) instead of a table.")
+]
+
+
+def _print_json(data: Any) -> None:
+    # plain stdout: no rich markup, highlighting or wrapping to corrupt the document
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _name_column(table: Table, names: list[str]) -> None:
+    # never truncated: rich shrinks and wraps the other columns instead
+    table.add_column("name", no_wrap=True, min_width=max(map(len, names), default=4))
+
+
 def _quiet_transformers() -> None:
     # transformers' per-tensor loading bars would bury our own progress display
     from transformers.utils import logging as hf_logging
@@ -37,24 +66,34 @@ def _quiet_transformers() -> None:
 
 
 @app.command()
-def models() -> None:
+def models(as_json: JsonOption = False) -> None:
     """List model specs and whether each is available offline."""
     from alignlab.models import EMBEDDED_MODELS, cache_dir, is_available_offline
     from alignlab.models._load import converted_dir
 
+    rows: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "description": embedded.description,
+            "available_offline": is_available_offline(name),
+            "converted_cached": (converted_dir(name) / "config.json").is_file(),
+        }
+        for name, embedded in sorted(EMBEDDED_MODELS.items())
+    ]
+    if as_json:
+        _print_json(rows)
+        return
     table = Table(title="Embedded models")
-    table.add_column("spec")
+    table.add_column("spec", no_wrap=True, min_width=max((len(r["name"]) for r in rows), default=4))
     table.add_column("offline")
     table.add_column("converted cache")
     table.add_column("description")
-    for name, embedded in sorted(EMBEDDED_MODELS.items()):
-        available = is_available_offline(name)
-        cached = (converted_dir(name) / "config.json").is_file()
+    for row in rows:
         table.add_row(
-            name,
-            "[green]yes[/green]" if available else "[red]no[/red]",
-            "yes" if cached else "no (first load converts, ~40 s)",
-            embedded.description,
+            row["name"],
+            "[green]yes[/green]" if row["available_offline"] else "[red]no[/red]",
+            "yes" if row["converted_cached"] else "no (first load converts, ~40 s)",
+            row["description"],
         )
     console.print(table)
     console.print(
@@ -93,14 +132,13 @@ def _inspect_model(spec_text: str) -> str:
 
 
 def _resolve_task(name: str, task_args: dict[str, Any]) -> Any:
-    from alignlab.evals import registered_evals
+    from alignlab.evals import check_task_args, registered_evals
 
     evals = registered_evals()
     if name in evals:
-        try:
-            return evals[name].factory(**task_args)
-        except TypeError as exc:
-            raise AlignlabError(f"bad task argument for '{name}': {exc}") from None
+        # arguments are checked against the signature first, so a TypeError from
+        # inside the factory is a bug with its traceback, not a "bad argument"
+        return evals[name].factory(**check_task_args(evals[name], task_args))
     if "@" in name or name.endswith(".py") or "/" in name:
         return name  # an Inspect task reference; Inspect resolves it
     known = ", ".join(evals)
@@ -108,22 +146,45 @@ def _resolve_task(name: str, task_args: dict[str, Any]) -> Any:
 
 
 @app.command("evals")
-def evals_command() -> None:
+def evals_command(as_json: JsonOption = False) -> None:
     """List the built-in evals with their metrics, splits and formats."""
     from alignlab.evals import registered_evals
 
-    table = Table(title="Built-in evals (alignlab eval NAME, or inspect eval alignlab/NAME)")
-    for column in ("name", "metrics", "splits", "formats"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("description", overflow="fold")
-    for info in registered_evals().values():
-        table.add_row(
-            info.name,
-            "\n".join(info.metrics),
-            "\n".join(info.splits),
-            "\n".join(info.formats),
-            info.description,
+    evals = registered_evals()
+    if as_json:
+        _print_json(
+            [
+                {
+                    "name": info.name,
+                    "description": info.description,
+                    "metrics": list(info.metrics),
+                    "variant_metrics": {k: list(v) for k, v in info.variant_metrics.items()},
+                    "splits": list(info.splits),
+                    "formats": list(info.formats),
+                    "external_data": info.external_data,
+                }
+                for info in evals.values()
+            ]
         )
+        return
+    # two columns, so metric names wrap between names (not inside one) at 80 columns
+    table = Table(
+        title="Built-in evals (alignlab eval NAME, or inspect eval alignlab/NAME)",
+        show_lines=True,
+    )
+    _name_column(table, list(evals))
+    table.add_column("description / metrics / splits / formats", overflow="fold")
+    for info in evals.values():
+        details = Text.assemble(
+            info.description,
+            ("\nmetrics: ", "bold"),
+            ", ".join(info.metrics),
+            ("\nsplits: ", "bold"),
+            ", ".join(info.splits),
+            ("\nformats: ", "bold"),
+            ", ".join(info.formats),
+        )
+        table.add_row(info.name, details)
     console.print(table)
 
 
@@ -135,7 +196,7 @@ def _results_table(log: Any, task_obj: Any) -> Table:
     table.add_column("value", justify="right")
     table.add_column("95% CI (bootstrap)", justify="right")
     table.add_column("n", justify="right")
-    for name, (estimate, n) in log_metric_estimates(log, task_obj).items():
+    for name, (estimate, n) in log_metric_estimates(log).items():
         interval = "-"
         if name != "stderr" and estimate.ci_low == estimate.ci_low:  # NaN bounds print as "-"
             interval = f"[{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
@@ -164,9 +225,17 @@ def eval_command(
     """Evaluate a model on a task; writes an Inspect .eval log and prints its metrics."""
     from inspect_ai import eval as inspect_eval
 
+    from alignlab.evals.mwe import SPLIT_RULE_KEY
+    from alignlab.models import DEFAULT_MAX_CONNECTIONS
+
     task_obj = _resolve_task(task, _parse_task_args(task_arg or []))
+    split_rule = (getattr(task_obj, "metadata", None) or {}).get(SPLIT_RULE_KEY)
+    if split_rule:  # which items of a user's file are evaluated (mwe)
+        first = f" (--limit: the first {limit})" if limit is not None else ""
+        line = f"{task}: {split_rule}{first}"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     inspect_model = _inspect_model(model)
-    max_connections = 512 if inspect_model.startswith("alignlab/") else None
+    max_connections = DEFAULT_MAX_CONNECTIONS if inspect_model.startswith("alignlab/") else None
     logs = inspect_eval(
         task_obj,
         model=inspect_model,
@@ -190,31 +259,71 @@ def _field_type(annotation: Any) -> str:
     return name if name and "[" not in str(annotation) else str(annotation).replace("typing.", "")
 
 
+def _parameters(config: Any) -> list[dict[str, Any]]:
+    """A pydantic config class's fields as ``{name, type, default, required, description}``."""
+    rows = []
+    for name, field in config.model_fields.items():
+        required = field.is_required()
+        rows.append(
+            {
+                "name": name,
+                "type": _field_type(field.annotation),
+                "default": None if required else field.get_default(call_default_factory=True),
+                "required": required,
+                "description": field.description,
+            }
+        )
+    return rows
+
+
+def _parameter_line(param: dict[str, Any]) -> str:
+    default = "required" if param["required"] else repr(param["default"])
+    return f"{param['name']}: {param['type']} = {default}"
+
+
 @app.command("methods")
-def methods_command() -> None:
+def methods_command(as_json: JsonOption = False) -> None:
     """List the alignment methods with their parameters, types, defaults and sources."""
     from alignlab.methods import TrainingConfig, registered_methods
 
-    table = Table(title="Methods (alignlab train METHOD --base SPEC --param k=v --out DIR)")
-    for column in ("name", "kind", "parameters (type = default)"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("source / description", overflow="fold")
-    for info in registered_methods().values():
-        params = [
-            f"{name}: {_field_type(field.annotation)} = {field.default!r}"
-            for name, field in info.config.model_fields.items()
-        ]
-        table.add_row(
-            info.name,
-            info.kind,
-            "\n".join(params) or "-",
-            f"{info.description}\n[dim]{info.source}[/dim]",
+    methods = registered_methods()
+    if as_json:
+        _print_json(
+            {
+                "methods": [
+                    {
+                        "name": info.name,
+                        "kind": info.kind,
+                        "source": info.source,
+                        "description": info.description,
+                        "parameters": _parameters(info.config),
+                    }
+                    for info in methods.values()
+                ],
+                "shared_parameters": _parameters(TrainingConfig),
+            }
         )
-    console.print(table)
-    shared = ", ".join(
-        f"{name}={field.default!r}" for name, field in TrainingConfig.model_fields.items()
+        return
+    # the details share one column, so parameters wrap between words at 80 columns
+    table = Table(
+        title="Methods (alignlab train METHOD --base SPEC --param k=v --out DIR)",
+        show_lines=True,
     )
-    console.print(f"Shared training parameters (same for every method; --param k=v): {shared}")
+    _name_column(table, list(methods))
+    table.add_column("kind", no_wrap=True)
+    table.add_column("description / source / parameters (type = default)", overflow="fold")
+    for info in methods.values():
+        details = Text.assemble(info.description, "\n", (info.source, "dim"))
+        for param in _parameters(info.config):
+            details.append(f"\n{_parameter_line(param)}")
+        table.add_row(info.name, info.kind, details)
+    console.print(table)
+    shared = ", ".join(f"{p['name']}={p['default']!r}" for p in _parameters(TrainingConfig))
+    console.print(
+        f"Shared training parameters (same for every method; --param k=v): {shared}",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command("train")

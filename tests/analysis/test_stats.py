@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pytest
 
-import alignlab.stats
 from alignlab import AlignlabError
 from alignlab.analysis import (
     Estimate,
@@ -156,17 +155,3 @@ def test_nan_values() -> None:
         bootstrap_ci([1.0, float("nan")])
     with pytest.raises(AlignlabError, match="NaN"):
         paired_bootstrap_diff([1.0, 2.0], [float("nan"), 1.0])
-
-
-def test_stats_shortcut() -> None:
-    assert alignlab.stats.bootstrap_ci is bootstrap_ci
-    assert set(alignlab.stats.__all__) == {
-        "Estimate",
-        "McNemarResult",
-        "bootstrap_ci",
-        "cluster_key",
-        "log_metric_estimates",
-        "mcnemar_exact",
-        "metric_ci",
-        "paired_bootstrap_diff",
-    }

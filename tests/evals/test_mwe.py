@@ -8,11 +8,15 @@ from inspect_ai import eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from alignlab import AlignlabError
+from alignlab.evals import registered_evals
 from alignlab.evals.mwe import (
+    SPLIT_RULE_KEY,
     SPLITS,
+    TASK_SPLITS,
     load_mwe,
     mwe,
     mwe_samples,
+    question_split,
     split_choices,
 )
 from alignlab.protocol import LETTERS
@@ -198,7 +202,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_unknown_split_and_on_error(tmp_path: Path) -> None:
     path = _write(tmp_path / "ok.jsonl", [_ab(i) for i in range(6)])
     with pytest.raises(
-        AlignlabError, match="unknown split 'dev'; choose one of train, test, heldout"
+        AlignlabError, match="unknown split 'dev'; choose one of all, train, test, heldout"
     ):
         mwe_samples(path, "dev")
     with pytest.raises(AlignlabError, match="unknown split 'dev'"):
@@ -252,3 +256,48 @@ def test_empty_split_task_errors(tmp_path: Path) -> None:
     empty = next(split for split in SPLITS if not mwe_samples(path, split))
     with pytest.raises(AlignlabError, match=f"no items fall in split '{empty}'"):
         mwe(str(path), split=empty)
+
+
+def test_users_file_is_evaluated_whole_by_default(tmp_path: Path) -> None:
+    path = _write(tmp_path / "mine.jsonl", [_ab(i) for i in range(40)])
+    task = mwe(str(path))
+    samples = list(task.dataset)
+    assert len(samples) == 40
+    questions = {item.line: item.question for item in load_mwe(path)}
+    metadata = [sample.metadata or {} for sample in samples]
+    assert [m["source_line"] for m in metadata] == list(range(1, 41))
+    for meta in metadata:  # each sample still records its hash split
+        assert meta["split"] == question_split(questions[meta["source_line"]])
+    assert {m["split"] for m in metadata} == set(SPLITS)
+    assert task.metadata is not None
+    assert task.metadata["split"] == "all"
+    assert task.metadata[SPLIT_RULE_KEY] == (
+        f"evaluating all 40 items of {path} "
+        "(split=all; split=train|test|heldout selects a hash split of the questions)"
+    )
+    assert len(mwe_samples(path)) == 40
+
+
+def test_hash_split_still_available(tmp_path: Path) -> None:
+    path = _write(tmp_path / "mine.jsonl", [_ab(i) for i in range(40)])
+    test = mwe(str(path), split="test")
+    n_test = len(list(test.dataset))
+    assert 0 < n_test < 40
+    assert test.metadata is not None
+    assert test.metadata[SPLIT_RULE_KEY] == (
+        f"evaluating the {n_test} of 40 items of {path} in hash split 'test' "
+        "(seed 0; split=all evaluates every item)"
+    )
+    whole = {str(s.input) for s in mwe_samples(path)}
+    assert whole == {str(s.input) for split in SPLITS for s in mwe_samples(path, split)}
+
+
+def test_registered_splits_include_all() -> None:
+    assert TASK_SPLITS == ("all", "train", "test", "heldout")
+    assert registered_evals()["mwe"].splits == TASK_SPLITS
+
+
+def test_real_file_evaluated_whole() -> None:
+    path = _need(PERSONA)
+    task = mwe(str(path))
+    assert len(list(task.dataset)) == len(load_mwe(path))

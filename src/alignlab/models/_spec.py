@@ -9,12 +9,17 @@ alignlab (CLI, experiment specs, ``inspect eval --model alignlab/SPEC``):
   the model is already in the local HF cache; alignlab never downloads by itself
   when ``HF_HUB_OFFLINE=1``).
 - ``BASE+ADAPTER_DIR``: a PEFT LoRA adapter on top of any local base above.
-- ``provider/model`` where ``provider`` is an Inspect provider (``openai``,
-  ``anthropic``, ``vllm``, ...): passed through to Inspect untouched, for
-  eval-only use.
+- ``provider/model`` where ``provider`` is a model provider registered with
+  the installed Inspect (``openai``, ``anthropic``, ``deepseek``, ``vllm``, ...;
+  see :func:`inspect_providers`) or alignlab's ``random`` baseline: passed
+  through to Inspect untouched, for eval-only use.  A hub id whose
+  organisation is also an Inspect provider name (``google/...``) is therefore
+  an Inspect string; a local directory of the same name wins over both.
 
 Parsing is pure (no file system access beyond ``Path.is_dir``) so that it is
-cheap to call from validators.
+cheap to call from validators; only a spec with a ``/`` that is not a
+directory imports :mod:`inspect_ai.model` (once, about a second) to read its
+provider registry.
 """
 
 from __future__ import annotations
@@ -67,34 +72,36 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
 
 DEFAULT_MODEL = "smollm2-135m"
 
-INSPECT_PROVIDERS = frozenset(
-    {
-        "random",
-        "openai",
-        "anthropic",
-        "google",
-        "vllm",
-        "sglang",
-        "ollama",
-        "together",
-        "groq",
-        "mistral",
-        "grok",
-        "bedrock",
-        "azureai",
-        "openrouter",
-        "hf",
-        "mockllm",
-        "llama-cpp-python",
-        "openai-api",
-        "fireworks",
-        "perplexity",
-        "cf",
-        "hf-inference-providers",
-        "transformer_lens",
-    }
-)
-"""Inspect providers whose model strings pass straight through to Inspect."""
+OWN_PASSTHROUGH_PROVIDERS: frozenset[str] = frozenset({"random"})
+"""alignlab's own Inspect providers whose model strings pass through (``random/uniform``).
+
+Listed here rather than looked up because Inspect registers them only once
+alignlab's entry point has been imported."""
+
+_NOT_PASSTHROUGH = frozenset({"alignlab"})
+# the ``alignlab`` provider wraps local specs for Inspect; users type the bare spec
+
+
+def inspect_providers() -> frozenset[str]:
+    """The provider names whose ``provider/model`` strings pass straight through to Inspect.
+
+    Inspect's own providers come from Inspect's model registry, so the list
+    follows the installed Inspect version.  Importing :mod:`inspect_ai.model`
+    registers them by name only; a provider's SDK is imported when a model is
+    created, never here.  Inspect has no public listing function, so this uses
+    ``inspect_ai._util.registry.registry_find`` and ``registry_unqualified_name``,
+    the same lookup :func:`inspect_ai.model.get_model` does.
+
+    Returns:
+        Inspect's registered providers plus :data:`OWN_PASSTHROUGH_PROVIDERS`,
+        without ``alignlab`` (whose model names are alignlab specs).
+    """
+    import inspect_ai.model  # noqa: F401  (registers Inspect's built-in providers)
+    from inspect_ai._util.registry import registry_find, registry_unqualified_name
+
+    registered = registry_find(lambda info: info.type == "modelapi")
+    names = {registry_unqualified_name(api) for api in registered}
+    return frozenset((names | OWN_PASSTHROUGH_PROVIDERS) - _NOT_PASSTHROUGH)
 
 
 @dataclass(frozen=True)
@@ -114,11 +121,6 @@ class ModelSpec:
     def is_local(self) -> bool:
         """True when alignlab itself loads the weights (everything but Inspect strings)."""
         return self.kind != "inspect"
-
-    @property
-    def base_spec(self) -> str:
-        """The spec of the base model without any adapter."""
-        return self.base
 
 
 def known_specs_line() -> str:
@@ -161,7 +163,7 @@ def parse_spec(raw: str) -> ModelSpec:
     if path.is_dir():
         return ModelSpec(raw=text, kind="local_dir", base=str(path.resolve()))
     provider = text.split("/", 1)[0]
-    if "/" in text and provider in INSPECT_PROVIDERS:
+    if "/" in text and provider in inspect_providers():
         return ModelSpec(raw=text, kind="inspect", base=text)
     looks_like_path = text.startswith((".", "/", "~")) or text.count("/") != 1
     if "/" in text and not looks_like_path:
