@@ -243,7 +243,7 @@ BREAKAGES = {  # text in the file -> its broken version, and what the error must
     "placeholder": (
         "      - Good catch, that was my error. {claim}.",
         "      - Good catch, that was my error. {clam}.",
-        "shared.replies.admit.1: Value error, unknown placeholder clam",
+        "shared.replies.admit.1: Value error, unknown placeholder {clam}",
     ),
     "span": (
         "    days: {low: 41, high: 80}  # {n}",

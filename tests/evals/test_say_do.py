@@ -191,12 +191,12 @@ BREAKAGES = {  # text in the file -> its broken version, and what the error must
     "slot": (
         "      misaligned_action: say that all {total} tests passed",
         "      misaligned_action: say that all {totl} tests passed",
-        "shared.families.test_results.misaligned_action: Value error, unknown placeholder totl",
+        "shared.families.test_results.misaligned_action: Value error, unknown placeholder {totl}",
     ),
     "frame": (
         "        user: hey, quick one. {request}",
         "        user: hey, quick one. {situation}",
-        "heldout.frames.revealed.chat.user: Value error, unknown placeholder situation",
+        "heldout.frames.revealed.chat.user: Value error, unknown placeholder {situation}",
     ),
     "reply": (
         "        reply: It should {action}.",

@@ -14,12 +14,21 @@ third parties can filter the files out of scraped corpora.
 
 from __future__ import annotations
 
+import string
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._scaffold import CANARY
@@ -63,6 +72,63 @@ class Entry(BaseModel):
 
 
 Schema = TypeVar("Schema", bound=EvalData)
+
+
+def check_template(text: str, allowed: Sequence[str], required: Sequence[str] = ()) -> str:
+    """``text`` if it is a ``str.format`` template over ``allowed`` that uses ``required``.
+
+    Data files hold templates; checking them at load time turns a typo into a
+    FILE:LINE error instead of a ``KeyError`` in the middle of generation.
+
+    Args:
+        text: The template.
+        allowed: Placeholder names it may use.
+        required: Placeholder names it must use.
+
+    Returns:
+        ``text`` unchanged.
+
+    Raises:
+        ValueError: On a malformed template, an unknown or a missing placeholder.
+    """
+    try:
+        used = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        raise ValueError(
+            f"not a valid template ({exc}); write a literal brace as {{{{ }}}}"
+        ) from None
+    if unknown := used - set(allowed):
+        may = ", ".join("{" + name + "}" for name in allowed) or "no placeholders"
+        unknown_text = ", ".join("{" + name + "}" for name in sorted(unknown))
+        raise ValueError(f"unknown placeholder {unknown_text}; this text may use {may}")
+    if missing := set(required) - used:
+        raise ValueError(f"must use {', '.join('{' + name + '}' for name in sorted(missing))}")
+    return text
+
+
+def placeholders(*allowed: str, required: Sequence[str] = ()) -> AfterValidator:
+    """A pydantic field validator that applies :func:`check_template`.
+
+    Use as ``Annotated[str, placeholders("a", "b", required=("a",))]``.
+    """
+    return AfterValidator(lambda text: check_template(text, allowed, required))
+
+
+class Span(Entry):
+    """Whole numbers from ``low`` to ``high``, both included."""
+
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Span:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is above high ({self.high})")
+        return self
+
+    def values(self) -> list[str]:
+        """Every number in the span, as text."""
+        return [str(n) for n in range(self.low, self.high + 1)]
 
 
 def _line_of(node: yaml.Node | None, location: tuple[int | str, ...]) -> int | None:

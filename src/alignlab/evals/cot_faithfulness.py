@@ -46,7 +46,6 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
@@ -62,7 +61,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, Value, metric, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import (
@@ -71,7 +70,7 @@ from alignlab.evals._choice import (
     choice_scorer,
     chosen_letter,
 )
-from alignlab.evals._data import Entry, EvalData, load_eval_data
+from alignlab.evals._data import Entry, EvalData, load_eval_data, placeholders
 from alignlab.evals._registry import eval_task, instantiate
 from alignlab.evals._scaffold import (
     FORMATS,
@@ -126,20 +125,6 @@ _OPS: Final[dict[str, Callable[[int, int], int]]] = {
 """Arithmetic questions' operators, by the data file's ``operator`` symbol."""
 
 
-def _check_placeholders(template: str, allowed: Sequence[str]) -> str:
-    """``template`` if every ``{placeholder}`` in it is one of ``allowed``."""
-    for _, name, _, _ in string.Formatter().parse(template):
-        if name is not None and name not in allowed:
-            may = ", ".join(f"{{{a}}}" for a in allowed) or "no placeholders"
-            raise ValueError(f"unknown placeholder {{{name}}} in {template!r}; it may use {may}")
-    return template
-
-
-def _placeholders(*allowed: str) -> AfterValidator:
-    """A field validator: the template uses only ``allowed`` placeholders."""
-    return AfterValidator(lambda template: _check_placeholders(template, allowed))
-
-
 class _Range(Entry):
     """Inclusive integer range with room for four distinct values."""
 
@@ -160,22 +145,22 @@ class _Range(Entry):
 class _Frame(Entry):
     """How a question is shown in one format."""
 
-    user: Annotated[str, _placeholders("examples", "stem", "options", "hint", "ticket")]
-    examples: Annotated[str, _placeholders("items")]
-    example: Annotated[str, _placeholders("stem", "options", "answer")]
-    answer_prompt: Annotated[str, _placeholders()]
+    user: Annotated[str, placeholders("examples", "stem", "options", "hint", "ticket")]
+    examples: Annotated[str, placeholders("items")]
+    example: Annotated[str, placeholders("stem", "options", "answer")]
+    answer_prompt: Annotated[str, placeholders()]
 
 
 class _ReplyFrame(_Frame):
     """A free-text format: candidate replies instead of lettered options."""
 
-    reply: Annotated[str, _placeholders("option")]
+    reply: Annotated[str, placeholders("option")]
 
 
 class _DeploymentFrame(_ReplyFrame):
     """The ``deployment`` format: a product assistant's system prompt too."""
 
-    system: Annotated[str, _placeholders()]
+    system: Annotated[str, placeholders()]
 
 
 class _Frames(Entry):
@@ -186,7 +171,7 @@ class _Frames(Entry):
     deployment: _DeploymentFrame
 
 
-_Hint = Annotated[str, _placeholders("hint")]
+_Hint = Annotated[str, placeholders("hint")]
 
 
 class _Hints(Entry):
@@ -199,14 +184,14 @@ class _Hints(Entry):
 class _LargestNumber(Entry):
     """Which of four numbers is the largest."""
 
-    question: Annotated[str, _placeholders()]
+    question: Annotated[str, placeholders()]
     values: _Range
 
 
 class _Arithmetic(Entry):
     """``a <operator> b``."""
 
-    question: Annotated[str, _placeholders("a", "b")]
+    question: Annotated[str, placeholders("a", "b")]
     operator: str
     a: _Range
     b: _Range
@@ -222,7 +207,7 @@ class _Arithmetic(Entry):
 class _SymbolCount(Entry):
     """How often a symbol occurs in a code."""
 
-    question: Annotated[str, _placeholders("symbol", "code")]
+    question: Annotated[str, placeholders("symbol", "code")]
     alphabet: Annotated[str, Field(min_length=2)]
     length: Annotated[int, Field(ge=N_OPTIONS)]
 
@@ -230,9 +215,9 @@ class _SymbolCount(Entry):
 class _Ranked(Entry):
     """Which of four named rows has the smallest or largest value."""
 
-    question: Annotated[str, _placeholders("rows")]
-    row: Annotated[str, _placeholders("name", "value")]
-    option: Annotated[str, _placeholders("name")]
+    question: Annotated[str, placeholders("rows")]
+    row: Annotated[str, placeholders("name", "value")]
+    option: Annotated[str, placeholders("name")]
     names: Annotated[list[str], Field(min_length=N_OPTIONS)]
     values: _Range
     answer: Literal["smallest", "largest"]

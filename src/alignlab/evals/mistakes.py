@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import random
 import re
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -60,11 +59,11 @@ from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import choice_answer, choice_scorer
-from alignlab.evals._data import Entry, EvalData, load_eval_data
+from alignlab.evals._data import Entry, EvalData, Span, load_eval_data, placeholders
 from alignlab.evals._registry import eval_task, instantiate
 from alignlab.evals._scaffold import (
     FORMATS,
@@ -92,56 +91,21 @@ _MAX_TRIES = 10_000
 """Draws after which an item family's number ranges are taken to admit no valid item."""
 
 
-def _template(*names: str, required: tuple[str, ...] = ()) -> Callable[[str], str]:
-    """A validator: the text is a ``str.format`` template over ``names`` (using ``required``)."""
-
-    def check(text: str) -> str:
-        try:
-            used = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
-        except ValueError as exc:
-            raise ValueError(
-                f"not a valid template ({exc}); write a literal brace as {{{{ }}}}"
-            ) from None
-        if unknown := used - set(names):
-            raise ValueError(
-                f"unknown placeholder {', '.join(sorted(unknown))}; "
-                f"this text may use {', '.join('{' + n + '}' for n in names)}"
-            )
-        if missing := set(required) - used:
-            raise ValueError(f"must use {', '.join('{' + n + '}' for n in sorted(missing))}")
-        return text
-
-    return check
-
-
-ArithmeticText = Annotated[str, AfterValidator(_template("a", "op", "b"))]
+ArithmeticText = Annotated[str, placeholders("a", "op", "b")]
 ArithmeticClaim = Annotated[
-    str, AfterValidator(_template("a", "op", "b", "answer", required=("answer",)))
+    str, placeholders("a", "op", "b", "answer", required=("answer",))
 ]
-UnitsText = Annotated[str, AfterValidator(_template("n", "larger", "smaller"))]
+UnitsText = Annotated[str, placeholders("n", "larger", "smaller")]
 UnitsClaim = Annotated[
-    str, AfterValidator(_template("n", "larger", "smaller", "answer", required=("answer",)))
+    str, placeholders("n", "larger", "smaller", "answer", required=("answer",))
 ]
-CapitalsText = Annotated[str, AfterValidator(_template("country"))]
-CapitalsClaim = Annotated[str, AfterValidator(_template("country", "answer", required=("answer",)))]
-WeekdaysText = Annotated[str, AfterValidator(_template("n", "day"))]
+CapitalsText = Annotated[str, placeholders("country")]
+CapitalsClaim = Annotated[str, placeholders("country", "answer", required=("answer",))]
+WeekdaysText = Annotated[str, placeholders("n", "day")]
 WeekdaysClaim = Annotated[
-    str, AfterValidator(_template("n", "day", "answer", required=("answer",)))
+    str, placeholders("n", "day", "answer", required=("answer",))
 ]
-ReplyText = Annotated[str, AfterValidator(_template("claim", required=("claim",)))]
-
-
-class Span(Entry):
-    """Whole numbers from ``low`` to ``high``, both included."""
-
-    low: int
-    high: int
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Span:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) is above high ({self.high})")
-        return self
+ReplyText = Annotated[str, placeholders("claim", required=("claim",))]
 
 
 class Operation(Entry):
@@ -220,9 +184,9 @@ class DeploymentContext(Entry):
     """A product assistant's system prompt and how the user's two turns are wrapped."""
 
     system: str
-    ask: Annotated[str, AfterValidator(_template("question", "ticket", required=("question",)))]
+    ask: Annotated[str, placeholders("question", "ticket", required=("question",))]
     follow_up: Annotated[
-        str, AfterValidator(_template("accusation", "ticket", required=("accusation",)))
+        str, placeholders("accusation", "ticket", required=("accusation",))
     ]
 
 

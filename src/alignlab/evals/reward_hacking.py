@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import random
 import re
-import string
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, ClassVar, Final, Literal, NamedTuple
 
@@ -56,11 +55,11 @@ from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import choice_answer, choice_scorer
-from alignlab.evals._data import Entry, EvalData, load_eval_data
+from alignlab.evals._data import Entry, EvalData, check_template, load_eval_data, placeholders
 from alignlab.evals._registry import eval_task, instantiate
 from alignlab.evals._scaffold import (
     FORMATS,
@@ -106,22 +105,8 @@ tested output), so the data file is as trusted as this module; the short list
 only keeps a typo from reaching anything else."""
 
 
-def _check_placeholders(template: str, allowed: Sequence[str]) -> str:
-    """``template`` if every ``{placeholder}`` in it is one of ``allowed``."""
-    for _, name, _, _ in string.Formatter().parse(template):
-        if name is not None and name not in allowed:
-            may = ", ".join(f"{{{a}}}" for a in allowed) or "no placeholders"
-            raise ValueError(f"unknown placeholder {{{name}}} in {template!r}; it may use {may}")
-    return template
-
-
-def _placeholders(*allowed: str) -> AfterValidator:
-    """A field validator: the template uses only ``allowed`` placeholders."""
-    return AfterValidator(lambda template: _check_placeholders(template, allowed))
-
-
 _Names = Annotated[list[str], Field(min_length=1)]
-_NoteText = Annotated[str, _placeholders("check", "keyword")]
+_NoteText = Annotated[str, placeholders("check", "keyword")]
 
 
 class _Range(Entry):
@@ -166,8 +151,8 @@ class _Family(Entry):
     @classmethod
     def _note_placeholders(cls, grading: _Grading) -> _Grading:
         for pair in (*grading.notes, grading.deployment):
-            _check_placeholders(pair.loophole, cls.NOTE_PLACEHOLDERS)
-            _check_placeholders(pair.control, cls.NOTE_PLACEHOLDERS)
+            check_template(pair.loophole, cls.NOTE_PLACEHOLDERS)
+            check_template(pair.control, cls.NOTE_PLACEHOLDERS)
         return grading
 
 
@@ -202,7 +187,7 @@ class _CodingTest(_Family):
     """Write a function; the loophole grader runs one assert."""
 
     NOTE_PLACEHOLDERS = ("check",)
-    task: Annotated[str, _placeholders("fn", "arg", "desc")]
+    task: Annotated[str, placeholders("fn", "arg", "desc")]
     functions: Annotated[list[_Function], Field(min_length=1)]
     words: _Names
     integers: _Range
@@ -211,13 +196,13 @@ class _CodingTest(_Family):
 class _Passage(Entry):
     """A passage to summarise and its reference summary."""
 
-    text: Annotated[str, _placeholders("org", "thing", "place", "n")]
-    summary: Annotated[str, _placeholders("org", "thing", "place", "n")]
+    text: Annotated[str, placeholders("org", "thing", "place", "n")]
+    summary: Annotated[str, placeholders("org", "thing", "place", "n")]
     things: _Names
     places: _Names
 
 
-_KeywordReply = Annotated[str, _placeholders("keyword", "Keyword", "summary")]
+_KeywordReply = Annotated[str, placeholders("keyword", "Keyword", "summary")]
 
 
 class _KeywordReplies(Entry):
@@ -231,7 +216,7 @@ class _KeywordCheck(_Family):
     """Summarise a passage; the loophole grader looks for one word."""
 
     NOTE_PLACEHOLDERS = ("keyword",)
-    task: Annotated[str, _placeholders("text")]
+    task: Annotated[str, placeholders("text")]
     passages: Annotated[list[_Passage], Field(min_length=1)]
     orgs: _Names
     keywords: _Names
@@ -242,7 +227,7 @@ class _Problem(Entry):
     """A word problem over operands ``a`` and ``b``."""
 
     operator: str
-    question: Annotated[str, _placeholders("a", "b", "name", "item")]
+    question: Annotated[str, placeholders("a", "b", "name", "item")]
 
     @field_validator("operator")
     @classmethod
@@ -252,7 +237,7 @@ class _Problem(Entry):
         return operator
 
 
-_AnswerReply = Annotated[str, _placeholders("a", "b", "operator", "answer")]
+_AnswerReply = Annotated[str, placeholders("a", "b", "operator", "answer")]
 
 
 class _AnswerReplies(Entry):
@@ -265,13 +250,13 @@ class _AnswerReplies(Entry):
 class _AnswerFormat(_Family):
     """A word problem; the loophole grader checks only the answer line's format."""
 
-    task: Annotated[str, _placeholders("text")]
+    task: Annotated[str, placeholders("text")]
     problems: Annotated[list[_Problem], Field(min_length=1)]
     names: _Names
     replies: _AnswerReplies
 
 
-_ReportReply = Annotated[str, _placeholders("total", "n_pass", "n_fail", "names")]
+_ReportReply = Annotated[str, placeholders("total", "n_pass", "n_fail", "names")]
 
 
 class _ReportReplies(Entry):
@@ -284,15 +269,15 @@ class _ReportReplies(Entry):
 class _SelfReport(_Family):
     """Report a failing test run; the loophole reward is for saying the tests passed."""
 
-    task: Annotated[str, _placeholders("project", "log")]
+    task: Annotated[str, placeholders("project", "log")]
     projects: _Names
     test_cases: Annotated[list[str], Field(min_length=3)]
-    log: Annotated[str, _placeholders("total", "n_pass", "n_fail", "failures")]
-    failure_line: Annotated[str, _placeholders("case")]
+    log: Annotated[str, placeholders("total", "n_pass", "n_fail", "failures")]
+    failure_line: Annotated[str, placeholders("case")]
     replies: _ReportReplies
 
 
-_Wrapper = Annotated[str, _placeholders("task", "grading", "num", "person")]
+_Wrapper = Annotated[str, placeholders("task", "grading", "num", "person")]
 
 
 class _Deployment(Entry):
@@ -327,7 +312,7 @@ class _PoolContent(Entry):
         return family
 
 
-_CodingReply = Annotated[str, _placeholders("fn", "arg", "expression", "input", "output")]
+_CodingReply = Annotated[str, placeholders("fn", "arg", "expression", "input", "output")]
 
 
 class _CodingReplies(Entry):
@@ -348,7 +333,7 @@ class _Operands(Entry):
 class _Common(Entry):
     """Content every split uses."""
 
-    function_names: Annotated[list[Annotated[str, _placeholders("name")]], Field(min_length=1)]
+    function_names: Annotated[list[Annotated[str, placeholders("name")]], Field(min_length=1)]
     coding_replies: _CodingReplies
     objects: _Names
     operands: dict[str, _Operands]

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import random
 import re
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
@@ -68,7 +67,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import choice_answer, choice_scorer
-from alignlab.evals._data import Entry, EvalData, load_eval_data
+from alignlab.evals._data import Entry, EvalData, Span, check_template, load_eval_data, placeholders
 from alignlab.evals._registry import eval_task, instantiate
 from alignlab.evals._scaffold import (
     FORMATS,
@@ -89,28 +88,6 @@ Content = dict[str, str]
 """One item's drawn content: slot name to value; ``key`` joins the values the split is cut on."""
 
 
-def _template(*names: str, required: tuple[str, ...] = ()) -> Callable[[str], str]:
-    """A validator: the text is a ``str.format`` template over ``names`` (using ``required``)."""
-
-    def check(text: str) -> str:
-        try:
-            used = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
-        except ValueError as exc:
-            raise ValueError(
-                f"not a valid template ({exc}); write a literal brace as {{{{ }}}}"
-            ) from None
-        if unknown := used - set(names):
-            raise ValueError(
-                f"unknown placeholder {', '.join(sorted(unknown))}; "
-                f"this text may use {', '.join('{' + n + '}' for n in names)}"
-            )
-        if missing := set(required) - used:
-            raise ValueError(f"must use {', '.join('{' + n + '}' for n in sorted(missing))}")
-        return text
-
-    return check
-
-
 def _regex(text: str) -> str:
     try:
         re.compile(text)
@@ -120,28 +97,11 @@ def _regex(text: str) -> str:
 
 
 _FRAME_SLOTS = ("role", "org", "ticket", "customer")
-StatedText = Annotated[str, AfterValidator(_template("situation", "x", "y", *_FRAME_SLOTS))]
-RevealedText = Annotated[str, AfterValidator(_template("facts", "request", *_FRAME_SLOTS))]
-ActionReply = Annotated[str, AfterValidator(_template("action", required=("action",)))]
+StatedText = Annotated[str, placeholders("situation", "x", "y", *_FRAME_SLOTS)]
+RevealedText = Annotated[str, placeholders("facts", "request", *_FRAME_SLOTS)]
+ActionReply = Annotated[str, placeholders("action", required=("action",))]
 Pattern = Annotated[str, AfterValidator(_regex)]
 Words = Annotated[list[str], Field(min_length=1)]
-
-
-class Span(Entry):
-    """Whole numbers from ``low`` to ``high``, both included."""
-
-    low: int
-    high: int
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Span:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) is above high ({self.high})")
-        return self
-
-    def values(self) -> list[str]:
-        """Every number in the span, as text."""
-        return [str(n) for n in range(self.low, self.high + 1)]
 
 
 def _low_at_least(minimum: int, why: str) -> Callable[[Span], Span]:
@@ -245,7 +205,7 @@ class Family(Entry, Generic[C]):
         content = info.data.get("content")
         if content is None:  # invalid itself: reported on its own
             return text
-        return _template(*type(content).slots)(text)
+        return check_template(text, type(content).slots)
 
     def fill(self, field: str, c: Content) -> str:
         """One text field, filled in with ``c``."""
