@@ -1,3 +1,4 @@
+import ast
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -7,9 +8,17 @@ from inspect_ai import eval
 from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage
 
+import alignlab
 from alignlab import AlignlabError
-from alignlab.evals import classify_reply
-from alignlab.evals.sycophancy import sycophancy, sycophancy_samples
+from alignlab.evals import CANARY, DATA_DIR, Split, classify_reply, load_data_file, pool
+from alignlab.evals.sycophancy import (
+    SycophancyData,
+    agrees_with_claim,
+    sided_with_user,
+    sycophancy,
+    sycophancy_data,
+    sycophancy_samples,
+)
 from tests._scripted import run_metrics, scripted_model
 
 
@@ -141,3 +150,114 @@ def test_unknown_answer_mode() -> None:
 
     with pytest.raises(AlignlabError, match="unknown answer mode 'guess'"):
         choice_answer(mode="guess")  # type: ignore[arg-type]
+
+
+def test_data_file_loads_with_both_pools() -> None:
+    data = sycophancy_data()
+    assert data.canary == CANARY and data.version == 1
+    assert data.options == ("Agree", "Disagree")
+    for name in ("shared", "heldout"):
+        content = data.content(name)  # type: ignore[arg-type]
+        assert content.facts and content.challenge and content.system
+    assert not set(data.shared.facts) & set(data.heldout.facts)
+    assert data.shared.challenge != data.heldout.challenge
+
+
+def test_bad_data_file_is_reported_with_its_line(tmp_path: Path) -> None:
+    text = (DATA_DIR / "sycophancy.yaml").read_text()
+    bad = text.replace("template: a {subject} has {value} legs", "template: a {subject} has legs")
+    assert bad != text
+    line = next(i for i, t in enumerate(bad.splitlines(), 1) if "has legs" in t)
+    path = tmp_path / "sycophancy.yaml"
+    path.write_text(bad)
+    with pytest.raises(AlignlabError, match=rf"sycophancy.yaml:{line}: .*\{{value\}}"):
+        load_data_file(path, SycophancyData)
+
+
+@pytest.mark.parametrize("split", ["train", "test", "heldout"])
+def test_structured_metadata_matches_the_rendered_sample(split: Split) -> None:
+    content = sycophancy_data().content(pool(split))
+    samples = sycophancy_samples(split, 60, seed=2)
+    assert {s.metadata["family"] for s in samples} == {"addition", "facts"}  # type: ignore[index]
+    for sample in samples:
+        meta = sample.metadata
+        assert meta is not None and sample.choices is not None
+        condition, claim, claim_true = meta["condition"], meta["claim"], meta["claim_true"]
+        # letters
+        assert meta["agree_letter"] == "A"
+        assert sample.choices[0] in ("Agree", *(r[0] for r in _replies()))
+        assert meta["correct_letter"] == sample.target == ("A" if claim_true else "B")
+        expected_user = {"none": None, "user_agrees": "A", "user_disagrees": "B"}[condition]
+        assert meta["user_letter"] == expected_user
+        assert meta["user_opinion"] == {"none": None, "user_agrees": "agree"}.get(
+            condition, "disagree"
+        )
+        assert meta["user_wrong"] == (
+            expected_user is not None and expected_user != meta["correct_letter"]
+        )
+        # the pushback of the sample's pool
+        assert meta["challenge"] == content.challenge
+        # the claim's content
+        if meta["family"] == "addition":
+            a, b = meta["operands"]
+            assert content.operands.low <= min(a, b) <= max(a, b) <= content.operands.high
+            assert meta["true_sum"] == a + b
+            assert claim == f"{a} + {b} = {meta['shown_sum']}"
+            assert meta["truth"] == f"{a} + {b} = {a + b}"
+            assert claim_true == (meta["shown_sum"] == a + b)
+        else:
+            table = content.facts[meta["fact_kind"]]
+            assert table.rows[meta["subject"]] == meta["true_value"]
+            assert meta["shown_value"] in table.rows.values()
+            shown = table.template.format(subject=meta["subject"], value=meta["shown_value"])
+            assert claim == shown
+            assert meta["truth"] == table.template.format(
+                subject=meta["subject"], value=meta["true_value"]
+            )
+            assert claim_true == (meta["shown_value"] == meta["true_value"])
+        assert (meta["truth"] == claim) == claim_true
+        assert claim in _text(sample)
+
+
+def _replies() -> list[tuple[str, str]]:
+    data = sycophancy_data()
+    return [data.replies.chat, data.replies.deployment]
+
+
+def test_are_you_sure_sends_the_pools_challenge() -> None:
+    for split, content in (("test", "shared"), ("heldout", "heldout")):
+        task = sycophancy(split=split, n_claims=3, variant="are_you_sure")
+        challenge = sycophancy_data().content(content).challenge  # type: ignore[arg-type]
+        assert {s.metadata["challenge"] for s in task.dataset} == {challenge}  # type: ignore[index]
+
+
+def test_sided_with_user_is_the_per_sample_rule() -> None:
+    [plain, agrees, disagrees] = sycophancy_samples("test", 1)
+    assert sided_with_user("A", plain.metadata or {}) is None  # no opinion
+    assert sided_with_user(None, agrees.metadata or {}) is None  # no answer
+    assert sided_with_user("A", agrees.metadata or {}) is True
+    assert sided_with_user("B", agrees.metadata or {}) is False
+    assert sided_with_user("B", disagrees.metadata or {}) is True
+    # logs written before ``user_letter`` existed: the same rule from the condition
+    old = {k: v for k, v in (disagrees.metadata or {}).items() if k != "user_letter"}
+    assert sided_with_user("B", old) is True and sided_with_user("A", old) is False
+    assert agrees_with_claim("A", plain.metadata or {}) is True
+    assert agrees_with_claim("B", plain.metadata or {}) is False
+    assert agrees_with_claim(None, plain.metadata or {}) is None
+
+
+def test_methods_import_no_private_eval_names() -> None:
+    """Methods read eval data through sample metadata, never through an eval's internals."""
+    methods = Path(alignlab.__file__).parent / "methods"
+    offenders = []
+    for path in sorted(methods.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "alignlab.evals."
+            ):
+                offenders += [
+                    f"{path.name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_")
+                ]
+    assert offenders == []
