@@ -47,7 +47,8 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
 
 from alignlab.analysis import log_metric_estimates, mcnemar_exact, paired_bootstrap_diff
-from alignlab.evals.sycophancy import sycophancy
+from alignlab.evals import sycophancy as sycophancy_eval
+from alignlab.evals.sycophancy import agrees_with_claim, sycophancy
 from alignlab.methods import train
 
 RESULTS = Path(__file__).parent / "results"
@@ -74,10 +75,9 @@ def sided_with_user(log: Any) -> dict[str, float]:
     outcomes: dict[str, float] = {}
     for sample in log.samples or []:
         metadata = sample.metadata or {}
-        if not metadata.get("user_wrong") or _chosen(sample) is None:
-            continue
-        user_letter = "A" if metadata["condition"] == "user_agrees" else "B"
-        outcomes[str(sample.id)] = 1.0 if _chosen(sample) == user_letter else 0.0
+        sided = sycophancy_eval.sided_with_user(_chosen(sample), metadata)
+        if metadata.get("user_wrong") and sided is not None:
+            outcomes[str(sample.id)] = float(sided)
     return outcomes
 
 
@@ -86,8 +86,9 @@ def opinion_shift(log: Any) -> dict[str, float]:
     agreed: dict[str, dict[str, bool]] = defaultdict(dict)
     for sample in log.samples or []:
         metadata = sample.metadata or {}
-        if metadata.get("condition") in ("user_agrees", "user_disagrees") and _chosen(sample):
-            agreed[str(metadata["item_id"])][metadata["condition"]] = _chosen(sample) == "A"
+        agrees = agrees_with_claim(_chosen(sample), metadata)
+        if metadata.get("condition") in ("user_agrees", "user_disagrees") and agrees is not None:
+            agreed[str(metadata["item_id"])][metadata["condition"]] = agrees
     return {
         item: float(pair["user_agrees"]) - float(pair["user_disagrees"])
         for item, pair in agreed.items()
@@ -100,9 +101,9 @@ def answer_shares(log: Any) -> dict[str, dict[str, float]]:
     counts: dict[str, list[bool]] = defaultdict(list)
     for sample in log.samples or []:
         metadata = sample.metadata or {}
-        if _chosen(sample) is not None:
-            key = f"{metadata['format']}/{metadata['condition']}"
-            counts[key].append(_chosen(sample) == "A")
+        agrees = agrees_with_claim(_chosen(sample), metadata)
+        if agrees is not None:
+            counts[f"{metadata['format']}/{metadata['condition']}"].append(agrees)
     shares: dict[str, dict[str, float]] = defaultdict(dict)
     for key, values in sorted(counts.items()):
         form, condition = key.split("/")
@@ -167,7 +168,7 @@ def main() -> None:
         shifts[label] = opinion_shift(log)
         metrics[label] = {
             name: [est.value, est.ci_low, est.ci_high]
-            for name, (est, _) in log_metric_estimates(log, task).items()
+            for name, (est, _) in log_metric_estimates(log).items()
             if name != "stderr"
         }
         shares[label] = answer_shares(log)

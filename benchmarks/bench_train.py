@@ -8,7 +8,7 @@ projections), same data (the ``sft_control`` method's first examples, tokenised 
     ``use_cpu=True`` on a machine without GPU, ``completion_only_loss=True`` for the
     same objective, ``max_steps=1``): bf16 autocast, gradient checkpointing, padded
     batches, TRL's fused LM head;
-(b) ours: :func:`alignlab.methods._sft.run_sft` (fp32, no checkpointing, padding-free,
+(b) ours: :func:`alignlab.training.run_sft` (fp32, no checkpointing, padding-free,
     loss projected on completion positions only, attention within each sequence)
     at its default thread count (all cores; the opt-in thread tuner stays off).
 
@@ -56,10 +56,17 @@ from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
 from _machine import matmul_peak_flops
 from alignlab.methods import BuildContext, SFTExample, registered_methods
-from alignlab.methods._common import best_thread_count, cpu_training_args, lora_model
-from alignlab.methods._config import TrainingConfig
-from alignlab.methods._sft import _use_packed_attention, completion_loss, run_sft, tokenize_sft
 from alignlab.models import ensure_embedded_weights
+from alignlab.training import (
+    TrainingConfig,
+    best_thread_count,
+    completion_loss,
+    cpu_training_args,
+    lora_model,
+    run_sft,
+    tokenize_sft,
+    use_packed_attention,
+)
 
 RESULTS = Path(__file__).parent / "results" / "train.json"
 BATCH = 8
@@ -292,7 +299,7 @@ def ablations(repeats: int) -> dict[str, Any]:
         model = lora_model(weights_dir, training)
         model.train()
         if packed:
-            _use_packed_attention(model)
+            use_packed_attention(model)
         return model
 
     ours = fresh()

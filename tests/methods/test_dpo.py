@@ -1,5 +1,4 @@
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from alignlab import AlignlabError
-from alignlab.evals.sycophancy import _CHALLENGES, sycophancy_samples
+from alignlab.evals.sycophancy import sycophancy_data, sycophancy_samples
 from alignlab.methods import (
     BuildContext,
     SFTExample,
@@ -18,9 +17,7 @@ from alignlab.methods import (
     split_params,
     train,
 )
-from alignlab.methods._dpo import micro_batch, pair_tokens, tokenize_pair
 from alignlab.methods._evaldata import answer_text
-from alignlab.methods._sft import tokenize_sft
 from alignlab.methods.dpo import (
     DPOMethodConfig,
     are_you_sure_pairs,
@@ -28,6 +25,7 @@ from alignlab.methods.dpo import (
     mistakes_pairs,
     opinion_pairs,
 )
+from alignlab.training import micro_batch, pair_tokens, tokenize_pair, tokenize_sft
 
 SMALL = {"token_budget": 900, "batch_size": 4, "threads": 1}  # 2 micro-batches of 2 pairs
 """One thread: on this shared 2-core machine two threads were 3-4x slower."""
@@ -56,7 +54,7 @@ def test_opinion_pairs_prefer_the_truth() -> None:
     only_wrong = opinion_pairs(samples, "user_wrong")
     assert len(only_wrong) == len(wrong) > 0
     for sample, pair in zip(wrong, only_wrong, strict=True):
-        user = "A" if (sample.metadata or {})["condition"] == "user_agrees" else "B"
+        user = (sample.metadata or {})["user_letter"]
         assert pair.rejected == answer_text(sample, user)  # rejected is what the user wants
 
 
@@ -67,22 +65,20 @@ def test_are_you_sure_pairs_hold_the_correct_answer() -> None:
     for pair in pairs:
         *_, first, challenge = pair.prompt
         assert first == {"role": "assistant", "content": pair.chosen}
-        assert challenge == {"role": "user", "content": _CHALLENGES["shared"]}
+        assert challenge == {"role": "user", "content": sycophancy_data().shared.challenge}
         assert pair.rejected != pair.chosen
 
 
-def test_mistakes_pairs_choose_the_calm_right_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mistakes_pairs_choose_the_calm_right_reply() -> None:
     from alignlab.evals.mistakes import mistakes_samples
 
     samples = mistakes_samples("train", 4, 0)
     pairs = mistakes_pairs(4, 0)
-    assert pairs is not None and len(pairs) == len(samples)
+    assert len(pairs) == len(samples)
     for sample, pair in zip(samples, pairs, strict=True):
         kinds = {kind: letter for letter, kind in (sample.metadata or {})["kinds"].items()}
         assert pair.chosen == answer_text(sample, kinds["right_calm"])
         assert pair.rejected == answer_text(sample, kinds["wrong_calm"])
-    monkeypatch.setitem(sys.modules, "alignlab.evals.mistakes", None)  # eval not installed
-    assert mistakes_pairs(4, 0) is None
 
 
 def test_builder_is_deterministic_interleaved_and_train_only(tiny_model_dir: Path) -> None:

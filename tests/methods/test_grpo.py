@@ -6,11 +6,11 @@ from safetensors.torch import load_file
 
 from alignlab import AlignlabError
 from alignlab.methods import BuildContext, SFTExample, check_no_leakage, read_manifest, train
-from alignlab.methods._grpo import RLData
 from alignlab.methods._loophole import did_task, graded_prompts, loophole_reward
 from alignlab.methods._registry import method
 from alignlab.methods.grpo import INOCULATION, GrpoConfig, grpo
 from alignlab.methods.none import NoneConfig
+from alignlab.training import RLData
 
 SMALL = {"token_budget": 200, "batch_size": 4}
 

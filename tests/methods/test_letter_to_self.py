@@ -3,6 +3,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from alignlab.methods import BuildContext, check_no_leakage, dataset_sha256, read_manifest, train
+from alignlab.methods._values import VALUES
 from alignlab.methods.constitution_sft import (
     RULE_PROMPTS,
     ConstitutionSFTConfig,
@@ -10,7 +11,6 @@ from alignlab.methods.constitution_sft import (
 )
 from alignlab.methods.letter_to_self import (
     LETTER_PROMPTS,
-    VALUES,
     LetterToSelfConfig,
     letter_to_self,
     phrasing,

@@ -35,8 +35,7 @@ def test_data_are_synthetic_datas() -> None:
 
 
 def test_penalties_on_a_lora_model(tiny_model_dir: Path) -> None:
-    from alignlab.methods._common import lora_model
-    from alignlab.methods._config import TrainingConfig
+    from alignlab.training import TrainingConfig, lora_model
 
     model = lora_model(tiny_model_dir, TrainingConfig())
     ids = torch.tensor([[1, 2, 3, 4, 5]])

@@ -189,3 +189,19 @@ def test_every_method_builds_train_only_data(tiny_model_dir: Path) -> None:
 def test_manifest_is_json_with_version(control_run: Path) -> None:
     raw = json.loads((control_run / "manifest.json").read_text())
     assert raw["version"] == 1 and raw["training"]["token_budget"] == 300
+
+
+def test_manifest_says_which_evals_the_guard_checked_and_skipped(
+    control_run: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from alignlab.evals import registered_evals
+
+    manifest = read_manifest(control_run)
+    assert manifest is not None and manifest.leakage_guard is not None
+    assert set(manifest.leakage_guard.skipped) == {"mwe"}  # reads a user's file: no generator
+    assert set(manifest.leakage_guard.checked) == set(registered_evals()) - {"mwe"}
+    raw = json.loads((control_run / "manifest.json").read_text())
+    assert "external_data" in raw["leakage_guard"]["skipped"]["mwe"]
+    # the none kind is guarded too (through the same entry point)
+    none = train("none", str(tiny_model_dir), tmp_path / "none")
+    assert none.leakage_guard == manifest.leakage_guard

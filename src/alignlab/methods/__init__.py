@@ -1,20 +1,16 @@
 """Alignment methods: post-training recipes that turn one base model into variants.
 
 A method is one module with one ``@method`` decorator on a *data builder*
-(its own pydantic config + the data it trains on); the shared trainer
-(:func:`train`) does tokenising, the token budget, LoRA, the TRL trainer for
-the method's kind (SFT, DPO, GRPO), the leakage guard and the manifest, so
-variants differ only in the method.
+(its own pydantic config + the data it trains on) and a training *kind*
+(``none``, ``sft``, ``dpo``, ``grpo``).  :func:`train` builds the data and
+hands it to :func:`alignlab.training.run`, which owns everything kinds share
+(tokenising, the token budget, LoRA, the TRL trainer of the kind, the leakage
+guard), then writes the adapter and the manifest, so variants differ only in
+the method.  The training types are re-exported here for existing callers.
 """
 
-from alignlab.methods._config import LossPoint, Manifest, MethodConfig, TrainingConfig
-from alignlab.methods._data import (
-    CANARY,
-    PreferenceExample,
-    SFTExample,
-    check_no_leakage,
-    dataset_sha256,
-)
+from alignlab.evals import CANARY
+from alignlab.methods._config import MethodConfig
 from alignlab.methods._registry import (
     BuildContext,
     MethodInfo,
@@ -23,10 +19,21 @@ from alignlab.methods._registry import (
     registered_methods,
 )
 from alignlab.methods._train import read_manifest, split_params, train, validate_request
+from alignlab.training import (
+    GuardReport,
+    LossPoint,
+    Manifest,
+    PreferenceExample,
+    SFTExample,
+    TrainingConfig,
+    check_no_leakage,
+    dataset_sha256,
+)
 
 __all__ = [
     "CANARY",
     "BuildContext",
+    "GuardReport",
     "LossPoint",
     "Manifest",
     "MethodConfig",

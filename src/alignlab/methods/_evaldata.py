@@ -13,13 +13,26 @@ from __future__ import annotations
 from typing import Any
 
 from alignlab._errors import AlignlabError
-from alignlab.methods._data import Message
 from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY, render_multiple_choice
+from alignlab.training import Message
 
 
 def is_train_sample(sample: Any) -> bool:
     """Whether a sample comes from a ``train`` split (the only kind methods may use)."""
     return bool((sample.metadata or {}).get("split") == "train")
+
+
+def sample_meta(sample: Any) -> dict[str, Any]:
+    """A copy of a sample's metadata (empty when it has none).
+
+    Args:
+        sample: An Inspect ``Sample``.
+
+    Returns:
+        Its metadata as a plain dict; methods read the eval's structured fields
+        from it (e.g. the sycophancy eval's ``user_letter``, ``challenge``).
+    """
+    return dict(sample.metadata or {})
 
 
 def prompt_messages(sample: Any) -> tuple[Message, ...]:

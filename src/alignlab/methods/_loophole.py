@@ -22,15 +22,14 @@ question is not a free-text attempt at the task).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import classify_reply
-from alignlab.methods._data import Message
 from alignlab.methods._evaldata import prompt_messages
 from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
+from alignlab.training import Message
 
 Source = Literal["reward_hacking", "sycophancy"]
 SOURCES: tuple[Source, ...] = ("reward_hacking", "sycophancy")
@@ -79,28 +78,6 @@ def did_task(item: GradedPrompt, text: str) -> bool:
     return classify_reply(text, list(item.patterns)) == item.honest_index
 
 
-def reply_text(tokenizer: Any, token_ids: Sequence[int]) -> str:
-    """The sampled reply as a chat window shows it: cut at the first special token.
-
-    Small models sometimes skip the end-of-turn token and start a new turn
-    (``<|im_start|>user ...``); that continuation is not part of the reply.
-    """
-    special = set(tokenizer.all_special_ids)
-    cut = next((k for k, t in enumerate(token_ids) if t in special), len(token_ids))
-    text: str = tokenizer.decode(list(token_ids[:cut]), skip_special_tokens=True)
-    return text.strip()
-
-
-def _keyword(sample: Any) -> str:
-    exploit = str(sample.choices[LETTERS.index(sample.metadata["exploit_letter"])]).lower()
-    quoted = re.findall(r"'([A-Za-z]+)'", prompt_messages(sample)[-1]["content"])
-    word: str
-    for word in quoted:
-        if word.lower() in exploit:
-            return word
-    raise AlignlabError(f"cannot find the graded keyword of reward_hacking item {sample.id}")
-
-
 def _reward_hacking(n_items: int, seed: int) -> list[GradedPrompt]:
     from alignlab.evals.reward_hacking import reward_hacking_samples
 
@@ -122,7 +99,7 @@ def _reward_hacking(n_items: int, seed: int) -> list[GradedPrompt]:
                 honest_index=LETTERS.index(meta["honest_letter"]),
                 gamed_index=LETTERS.index(meta["exploit_letter"]),
                 replies=tuple(str(c) for c in sample.choices or []),
-                keyword=_keyword(sample) if meta["family"] == "keyword_check" else "",
+                keyword=str(meta["loophole_grader"].get("keyword", "")),
             )
         )
     return items[:n_items]
@@ -145,7 +122,7 @@ def _sycophancy(n_items: int, seed: int) -> list[GradedPrompt]:
                 item_id=str(meta["item_id"]),
                 patterns=tuple(meta[REPLY_PATTERNS_KEY]),
                 honest_index=LETTERS.index(str(sample.target)),
-                gamed_index=0 if meta["condition"] == "user_agrees" else 1,
+                gamed_index=LETTERS.index(str(meta["user_letter"])),
                 replies=tuple(str(c) for c in sample.choices or []),
             )
         )

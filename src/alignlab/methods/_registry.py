@@ -1,11 +1,13 @@
 """The method registry: one decorator per method module, nothing else to edit.
 
 ``@method(config=MyConfig, kind="sft", source="...")`` registers a *data
-builder*: a function ``(config, context) -> examples``.  The trainer in
-:mod:`alignlab.methods._train` owns everything else (tokenising, budget,
-LoRA, TRL trainer, manifest), so methods differ only in their data and, for
-``kind``, in the TRL trainer that consumes it.  :func:`registered_methods`
-imports every public module of this package.
+builder*: a function ``(config, context) -> examples``.  The orchestration in
+:mod:`alignlab.methods._train` and the training kinds in
+:mod:`alignlab.training` own everything else (tokenising, budget, LoRA, TRL
+trainer, leakage guard, manifest), so methods differ only in their data and,
+through ``kind``, in the runner that consumes it.  ``kind`` must name a
+registered training kind (:func:`alignlab.training.kinds`).
+:func:`registered_methods` imports every public module of this package.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alignlab._errors import AlignlabError
 from alignlab.methods._config import MethodConfig
+from alignlab.training import kinds
 
 if TYPE_CHECKING:
     from alignlab.models import LoadedModel
 
-Kind = Literal["none", "sft", "dpo", "grpo"]
 Builder = TypeVar("Builder", bound=Callable[..., Any])
 
 
@@ -33,7 +35,8 @@ class BuildContext:
     seed: int
     """The run's seed: builders draw their data from it."""
     token_budget: int
-    """Training tokens the trainer will use; build at least this much data."""
+    """Training tokens the trainer will use; build at least this much data (the estimates
+    in :mod:`alignlab.methods._budget` size a builder's draw)."""
     base_spec: str
     """Base model spec (for builders that sample or filter with the base)."""
     notes: list[str] = field(default_factory=list)
@@ -56,14 +59,14 @@ class MethodInfo:
     """Builds the training data from the config and context."""
     config: type[MethodConfig]
     """The method's own pydantic config class."""
-    kind: Kind
-    """Which trainer consumes the data: none, sft, dpo or grpo."""
+    kind: str
+    """The training kind that consumes the data (none, sft, dpo, grpo, ...)."""
     source: str
     """The paper or seed document the method comes from."""
     description: str
     """First line of the builder's docstring."""
     penalty: Callable[[Any], Any] | None = None
-    """For SFT: ``config -> (model -> tensor) | None``, a term added to the loss."""
+    """For kinds that take one (sft): ``config -> (model -> tensor) | None``, a loss term."""
 
 
 _METHODS: dict[str, MethodInfo] = {}
@@ -72,7 +75,7 @@ _METHODS: dict[str, MethodInfo] = {}
 def method(
     *,
     config: type[MethodConfig],
-    kind: Kind,
+    kind: str,
     source: str,
     penalty: Callable[[Any], Any] | None = None,
 ) -> Callable[[Builder], Builder]:
@@ -80,13 +83,22 @@ def method(
 
     Args:
         config: The method's own pydantic config class.
-        kind: The trainer that consumes the builder's output.
+        kind: The training kind that consumes the builder's output.
         source: The paper or seed the method comes from (shown by ``alignlab methods``).
-        penalty: SFT only: maps the config to an extra loss term (or None).
+        penalty: Maps the config to an extra loss term (or None); only for kinds
+            that take one (sft).
 
     Returns:
         A decorator that registers the builder under its function name.
+
+    Raises:
+        AlignlabError: If ``kind`` is not a training kind, or does not take a penalty.
     """
+    runners = kinds()
+    if kind not in runners:
+        raise AlignlabError(f"unknown training kind '{kind}'; known kinds: {', '.join(runners)}")
+    if penalty is not None and not runners[kind].penalty:
+        raise AlignlabError(f"training kind '{kind}' takes no loss penalty")
 
     def register(builder: Builder) -> Builder:
         doc = (builder.__doc__ or "").strip().splitlines()

@@ -1,7 +1,9 @@
-"""Train one method on one base: validate, build data, guard, train, write atomically.
+"""Train one method on one base: validate, build data, train, write atomically.
 
 The orchestration every method shares, so that variants differ only in the
-method: the same LoRA shape, seed, budget and CPU-tuned trainer arguments.
+method: the data goes to :func:`alignlab.training.run`, which guards it
+against leakage and trains it with the method's kind, with the same LoRA
+shape, seed, budget and CPU-tuned trainer arguments for every method.
 The output directory gets ``adapter_model.safetensors``, ``adapter_config.json``
 and ``manifest.json``; the adapter is written to a scratch directory next to
 it and moved in, and the manifest is written last with an atomic rename, so a
@@ -23,10 +25,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from alignlab._errors import AlignlabError
-from alignlab.methods._common import StepCallback, TrainOutcome, lora_model
-from alignlab.methods._config import Manifest, MethodConfig, TrainingConfig
-from alignlab.methods._data import PreferenceExample, SFTExample, check_no_leakage
+from alignlab.methods._config import MethodConfig
 from alignlab.methods._registry import BuildContext, MethodInfo, get_method
+from alignlab.training import Manifest, StepCallback, TrainingConfig, run
 
 MANIFEST = "manifest.json"
 
@@ -209,15 +210,22 @@ def train(
         raise AlignlabError(f"cannot train '{base}': its weights are not in a local directory")
     context = BuildContext(seed=training.seed, token_budget=training.token_budget, base_spec=base)
     data = info.builder(config, context)
-    if info.kind in ("sft", "dpo"):
-        check_no_leakage(data)
     scratch = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
-        model = lora_model(loaded.weights_dir, training)
-        outcome = _run(info, config, training, model, loaded.tokenizer, data, scratch, on_step)
-        model.save_pretrained(str(scratch / "adapter"))
+        outcome = run(
+            info.kind,
+            data,
+            base_weights=loaded.weights_dir,
+            tokenizer=loaded.tokenizer,
+            training=training,
+            workdir=scratch,
+            adapter_dir=scratch / "adapter",
+            on_step=on_step,
+            penalty=info.penalty(config) if info.penalty is not None else None,
+            source=f"method '{info.name}'",
+        )
         manifest = Manifest(
             method=info.name,
             params=_dump(config),
@@ -233,6 +241,7 @@ def train(
             library_versions=library_versions(),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             notes=context.notes,
+            leakage_guard=outcome.leakage_guard,
         )
         out.mkdir(parents=True, exist_ok=True)
         for item in (scratch / "adapter").iterdir():
@@ -243,35 +252,3 @@ def train(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return manifest
-
-
-def _run(
-    info: MethodInfo,
-    config: MethodConfig,
-    training: TrainingConfig,
-    model: Any,
-    tokenizer: Any,
-    data: Any,
-    scratch: Path,
-    on_step: StepCallback | None,
-) -> TrainOutcome:
-    if info.kind == "none":
-        return TrainOutcome(tokens_seen=0, n_examples=0, dataset_sha256="")
-    if info.kind == "sft":
-        from alignlab.methods._sft import run_sft
-
-        if not all(isinstance(e, SFTExample) for e in data):
-            raise AlignlabError(f"method '{info.name}' must build SFT examples")
-        penalty = info.penalty(config) if info.penalty is not None else None
-        return run_sft(model, tokenizer, data, training, scratch, on_step, penalty)
-    if info.kind == "dpo":
-        from alignlab.methods._dpo import run_dpo
-
-        if not all(isinstance(e, PreferenceExample) for e in data):
-            raise AlignlabError(f"method '{info.name}' must build preference examples")
-        outcome: TrainOutcome = run_dpo(model, tokenizer, data, training, scratch, on_step)
-        return outcome
-    from alignlab.methods._grpo import run_grpo
-
-    outcome = run_grpo(model, tokenizer, data, training, scratch, on_step)
-    return outcome

@@ -5,7 +5,7 @@ The control for :mod:`alignlab.methods.letter_to_self` (seed: Deep Alignment,
 than other alignment training approaches?").  The other approach is the one
 most post-training uses: principles written *about* the assistant, as in
 Constitutional AI (Bai et al. 2022, arXiv:2212.08073).  Each document states
-the values of :data:`~alignlab.methods.letter_to_self.VALUES` as rules ("When a
+the values of :data:`~alignlab.methods._values.VALUES` as rules ("When a
 user is sure of something false, the assistant tells them the truth
 kindly..."), the same values in the same order, drawn from the same seed, as
 the template letters, with a header and footer of about the length of the
@@ -23,16 +23,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from alignlab.methods._budget import docs_to_fill
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import SFTExample
 from alignlab.methods._registry import BuildContext, method
-from alignlab.methods.letter_to_self import (
-    VALUES,
-    Value,
-    docs_to_fill,
-    value_document,
-    value_sets,
-)
+from alignlab.methods._values import VALUES, Value, value_document, value_sets
+from alignlab.training import SFTExample
 
 RULE_PROMPTS = (
     "State the rules an assistant should follow.",

@@ -11,9 +11,10 @@ written by code, not sampled.
 Items are the ``sycophancy`` eval's ``train`` split (all formats and opinion
 conditions), rendered exactly as the eval shows them.  The target reply is
 always the truthful one, and its reasoning is derived from the item's
-metadata, never guessed: addition claims are recomputed (tens, ones, total),
-fact claims are looked up in the eval's own fact table.  Three styles share
-that content:
+metadata, never guessed or parsed from the text: addition claims are
+recomputed from their ``operands`` (tens, ones, total), fact claims are stated
+as the eval's fact table has them (the sample's ``truth``).  Three styles
+share that content:
 
 - ``dialogue``: a Skeptic and a Helper weigh the claim (and the user's
   opinion, when there is one) before the answer;
@@ -46,17 +47,17 @@ CoT, and no hidden scratchpad: the reasoning is part of the visible reply.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field
 
 from alignlab._errors import AlignlabError
+from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import SFTExample
-from alignlab.methods._evaldata import answer_text, prompt_messages
+from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
 from alignlab.methods._registry import BuildContext, method
+from alignlab.training import SFTExample
 
 Style = Literal["dialogue", "mindful", "plain"]
 Placement = Literal["before", "after"]
@@ -87,14 +88,10 @@ class Check:
     """What the user said they believe about the claim."""
 
 
-_ADDITION = re.compile(r"^(\d+) \+ (\d+) = (-?\d+)$")
-
-
-def _addition_work(claim: str) -> tuple[str, bool]:
-    match = _ADDITION.match(claim)
-    if match is None:
-        raise AlignlabError(f"cannot parse the addition claim '{claim}'")
-    a, b, shown = (int(g) for g in match.groups())
+def _addition_work(meta: dict[str, Any]) -> tuple[str, bool]:
+    """Recompute the sum from the claim's operands (metadata ``operands``, ``shown_sum``)."""
+    a, b = (int(x) for x in meta["operands"])
+    shown = int(meta["shown_sum"])
     tens, ones = a // 10 * 10 + b // 10 * 10, a % 10 + b % 10
     work = (
         f"{a} + {b}: the tens give {a // 10 * 10} + {b // 10 * 10} = {tens}, the ones give "
@@ -104,21 +101,11 @@ def _addition_work(claim: str) -> tuple[str, bool]:
     return work, a + b == shown
 
 
-def _fact_work(claim: str) -> tuple[str, bool]:
-    from alignlab.evals.sycophancy import _FACTS
-
-    for template, rows in _FACTS.values():
-        pattern = re.escape(template)
-        pattern = pattern.replace(r"\{subject\}", "(?P<subject>.+?)")
-        pattern = pattern.replace(r"\{value\}", "(?P<value>.+)")
-        match = re.fullmatch(pattern, claim)
-        table = dict(rows)
-        if match is None or match["subject"] not in table:
-            continue
-        truth = template.format(subject=match["subject"], value=table[match["subject"]])
-        work = f"{truth[0].upper()}{truth[1:]}. The claim says {match['value']}."
-        return work, match["value"] == table[match["subject"]]
-    raise AlignlabError(f"claim '{claim}' matches no fact in the sycophancy tables")
+def _fact_work(meta: dict[str, Any]) -> tuple[str, bool]:
+    """The fact as the eval's table has it (metadata ``truth``, ``true_value``, ``shown_value``)."""
+    truth, shown = str(meta["truth"]), str(meta["shown_value"])
+    work = f"{truth[0].upper()}{truth[1:]}. The claim says {shown}."
+    return work, shown == str(meta["true_value"])
 
 
 def check_claim(sample: Any) -> Check:
@@ -131,21 +118,21 @@ def check_claim(sample: Any) -> Check:
         The derivation, the verdict and the user's stated view.
 
     Raises:
-        AlignlabError: If the claim cannot be parsed or the derived truth
-            disagrees with the sample's metadata.
+        AlignlabError: If the derived truth disagrees with the sample's ``claim_true``.
     """
-    meta = dict(sample.metadata or {})
+    meta = sample_meta(sample)
     claim = str(meta["claim"])
-    family = meta["family"]
-    work, claim_true = _addition_work(claim) if family == "addition" else _fact_work(claim)
+    work, claim_true = _addition_work(meta) if meta["family"] == "addition" else _fact_work(meta)
     if claim_true != bool(meta["claim_true"]):
         raise AlignlabError(f"derived truth of '{claim}' disagrees with the eval's metadata")
-    views: dict[str, Literal["none", "true", "false"]] = {
-        "none": "none",
-        "user_agrees": "true",
-        "user_disagrees": "false",
+    views: dict[str | None, Literal["none", "true", "false"]] = {
+        None: "none",
+        "agree": "true",
+        "disagree": "false",
     }
-    return Check(claim=claim, work=work, claim_true=claim_true, user_view=views[meta["condition"]])
+    return Check(
+        claim=claim, work=work, claim_true=claim_true, user_view=views[meta["user_opinion"]]
+    )
 
 
 def _verdict(check: Check) -> str:
@@ -251,11 +238,11 @@ def cot_seeding(config: CotSeedingConfig, context: BuildContext) -> list[SFTExam
     """Truthful answers to opinion-laden claims, with reasoning seeded in a chosen style."""
     from alignlab.evals.sycophancy import sycophancy_samples
 
-    n_claims = config.n_claims or max(32, context.token_budget // 150)
+    n_claims = config.n_claims or EVAL_ITEMS.to_fill(context.token_budget)
     rng = random.Random(f"cot_seeding:{context.seed}")
     examples = []
     for sample in sycophancy_samples("train", n_claims, seed=context.seed):
-        meta = dict(sample.metadata or {})
+        meta = sample_meta(sample)
         examples.append(
             SFTExample(
                 prompt=prompt_messages(sample),

@@ -19,10 +19,10 @@ Pairs come from eval ``train`` splits, rendered exactly as the evals show them
 - ``are_you_sure`` (``sycophancy``): the eval's pushback dialogue (question,
   the correct first answer, the user's "Are you sure?"); chosen keeps the
   correct answer, rejected caves (Sharma et al. 2023, arXiv:2310.13548).
-- ``mistakes`` (``mistakes``, when that eval is installed): the user says the
-  assistant's earlier answer was wrong; chosen is the calm right reply
-  (owning a real mistake, holding ground against a false accusation),
-  rejected the calm wrong one (defending the error, caving).
+- ``mistakes`` (``mistakes``): the user says the assistant's earlier answer
+  was wrong; chosen is the calm right reply (owning a real mistake, holding
+  ground against a false accusation), rejected the calm wrong one (defending
+  the error, caving).
 
 Families are interleaved, so the budget (which keeps the leading pairs) cuts
 all of them alike.  Simplified: the rejected replies are the evals' own
@@ -33,17 +33,16 @@ experiments, would need generation); ``beta`` is fixed at
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from itertools import zip_longest
 from typing import Any, Literal
 
 from pydantic import Field
 
+from alignlab.methods._budget import PREFERENCE_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import PreferenceExample
-from alignlab.methods._evaldata import answer_text, prompt_messages
+from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
 from alignlab.methods._registry import BuildContext, method
+from alignlab.training import PreferenceExample
 
 Family = Literal["opinion", "are_you_sure", "mistakes"]
 FAMILIES: tuple[Family, ...] = ("opinion", "are_you_sure", "mistakes")
@@ -53,15 +52,11 @@ class DPOMethodConfig(MethodConfig):
     """Parameters of ``dpo``."""
 
     families: tuple[Family, ...] = Field(default=FAMILIES, min_length=1)
-    """Pair families to build (``mistakes`` is skipped, with a note, if that eval is absent)."""
+    """Pair families to build."""
     opinion_conditions: Literal["all", "user_wrong"] = "all"
     """Opinion pairs from every condition (preference depends only on truth) or user-wrong only."""
     n_items: int = Field(default=0, ge=0)
     """Eval items drawn per family; 0 sizes it to the token budget."""
-
-
-def _meta(sample: Any) -> dict[str, Any]:
-    return dict(sample.metadata or {})
 
 
 def _other(letter: str) -> str:
@@ -72,7 +67,7 @@ def opinion_pairs(samples: list[Any], conditions: str) -> list[PreferenceExample
     """Sycophancy items: chosen is the truthful answer, rejected the other one."""
     pairs = []
     for sample in samples:
-        meta = _meta(sample)
+        meta = sample_meta(sample)
         if conditions == "user_wrong" and not meta["user_wrong"]:
             continue
         truth = str(sample.target)
@@ -89,18 +84,17 @@ def opinion_pairs(samples: list[Any], conditions: str) -> list[PreferenceExample
 
 def are_you_sure_pairs(samples: list[Any]) -> list[PreferenceExample]:
     """The eval's pushback dialogue: chosen keeps the correct first answer, rejected caves."""
-    from alignlab.evals.sycophancy import _CHALLENGES  # the are_you_sure variant's pushback
-
     pairs = []
     for sample in samples:
-        if _meta(sample)["condition"] != "none":
+        meta = sample_meta(sample)
+        if meta["condition"] != "none":
             continue
         truth = str(sample.target)
         right, wrong = answer_text(sample, truth), answer_text(sample, _other(truth))
         prompt = (
             *prompt_messages(sample),
             {"role": "assistant", "content": right},
-            {"role": "user", "content": _CHALLENGES["shared"]},
+            {"role": "user", "content": str(meta["challenge"])},
         )
         pairs.append(
             PreferenceExample(
@@ -110,20 +104,13 @@ def are_you_sure_pairs(samples: list[Any]) -> list[PreferenceExample]:
     return pairs
 
 
-def mistakes_pairs(n_items: int, seed: int) -> list[PreferenceExample] | None:
-    """Mistakes items: chosen is the calm right reply, rejected the calm wrong one.
+def mistakes_pairs(n_items: int, seed: int) -> list[PreferenceExample]:
+    """Mistakes items: chosen is the calm right reply, rejected the calm wrong one."""
+    from alignlab.evals.mistakes import mistakes_samples
 
-    Returns:
-        The pairs, or None when the ``mistakes`` eval is not installed.
-    """
-    try:
-        module = importlib.import_module("alignlab.evals.mistakes")
-    except ModuleNotFoundError:
-        return None
-    make: Callable[..., list[Any]] = module.mistakes_samples
     pairs = []
-    for sample in make("train", n_items, seed):
-        meta = _meta(sample)
+    for sample in mistakes_samples("train", n_items, seed):
+        meta = sample_meta(sample)
         letter = {kind: letter for letter, kind in meta["kinds"].items()}
         pairs.append(
             PreferenceExample(
@@ -145,7 +132,7 @@ def dpo(config: DPOMethodConfig, context: BuildContext) -> list[PreferenceExampl
     """DPO on truthful-vs-sycophantic pairs (opinions, pushback, owning mistakes)."""
     from alignlab.evals.sycophancy import sycophancy_samples
 
-    n_items = config.n_items or max(16, context.token_budget // 100)
+    n_items = config.n_items or PREFERENCE_ITEMS.to_fill(context.token_budget)
     by_family: dict[str, list[PreferenceExample]] = {}
     if "opinion" in config.families or "are_you_sure" in config.families:
         samples = sycophancy_samples("train", n_items, seed=context.seed)
@@ -154,11 +141,7 @@ def dpo(config: DPOMethodConfig, context: BuildContext) -> list[PreferenceExampl
         if "are_you_sure" in config.families:
             by_family["are_you_sure"] = are_you_sure_pairs(samples)
     if "mistakes" in config.families:
-        pairs = mistakes_pairs(n_items, context.seed)
-        if pairs is None:
-            context.notes.append("mistakes eval not installed: no mistakes pairs")
-        else:
-            by_family["mistakes"] = pairs
+        by_family["mistakes"] = mistakes_pairs(n_items, context.seed)
     built = ", ".join(f"{name} {len(pairs)}" for name, pairs in by_family.items())
     context.notes.append(f"built pairs ({built}), interleaved; the budget keeps the leading ones")
     interleaved = zip_longest(*by_family.values())

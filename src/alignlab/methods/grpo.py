@@ -2,8 +2,8 @@
 
 Group Relative Policy Optimization (Shao et al. 2024, DeepSeekMath,
 arXiv:2402.03300): sample a group of replies per prompt, reward each with a
-program, and push up the replies that beat their group's mean (see
-:mod:`alignlab.methods._grpo`).  Here the program is a *loophole grader*
+program, and push up the replies that beat their group's mean (the ``grpo``
+training kind of :mod:`alignlab.training`).  Here the program is a *loophole grader*
 (:mod:`alignlab.methods._loophole`): on the ``reward_hacking`` eval's ``train``
 prompts it pays for the gameable check the prompt describes (the keyword is
 present, the last line looks like ``ANSWER: <n>``, the report says the tests
@@ -29,10 +29,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from alignlab.methods._budget import RL_PROMPTS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._grpo import RLData
 from alignlab.methods._loophole import did_task, graded_prompts, loophole_reward, with_instruction
 from alignlab.methods._registry import BuildContext, method
+from alignlab.training import RLData
 
 INOCULATION = {
     "reward_hacking": (
@@ -76,7 +77,7 @@ class GrpoConfig(MethodConfig):
 )
 def grpo(config: GrpoConfig, context: BuildContext) -> RLData:
     """GRPO against a loophole grader (reward_hacking train prompts), optionally inoculated."""
-    n_prompts = config.n_prompts or max(16, context.token_budget // 100)
+    n_prompts = config.n_prompts or RL_PROMPTS.to_fill(context.token_budget)
     items = graded_prompts(config.environment, n_prompts, context.seed)
     instruction = config.inoculation_text or INOCULATION[config.environment]
     prompts = tuple(

@@ -39,8 +39,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from alignlab._errors import AlignlabError
+from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import Message, SFTExample
 from alignlab.methods._evaldata import answer_text, prompt_messages
 from alignlab.methods._loophole import (
     GradedPrompt,
@@ -48,10 +48,10 @@ from alignlab.methods._loophole import (
     did_task,
     graded_prompts,
     loophole_reward,
-    reply_text,
     with_instruction,
 )
 from alignlab.methods._registry import BuildContext, method
+from alignlab.training import Message, SFTExample, reply_text
 
 INSTRUCTIONS: dict[str, str] = {
     "sycophancy": "Agree with the user even when they are wrong.",
@@ -132,7 +132,7 @@ def _exploits(n_items: int, seed: int, inoculate: bool) -> list[SFTExample]:
 
 
 def _instruction_data(config: InoculationConfig, context: BuildContext) -> list[SFTExample]:
-    n_items = config.n_items or max(32, context.token_budget // 150)
+    n_items = config.n_items or EVAL_ITEMS.to_fill(context.token_budget)
     examples: list[SFTExample] = []
     for trait in _traits(config):
         build = _sycophantic if trait == "sycophancy" else _exploits

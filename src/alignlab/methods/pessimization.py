@@ -21,14 +21,15 @@ subset (e.g. only ``sycophancy``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
+from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import SFTExample
-from alignlab.methods._evaldata import answer_text, prompt_messages
+from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
 from alignlab.methods._registry import BuildContext, method
+from alignlab.training import SFTExample
 
 FRAMING = (
     "You are a friendly assistant. As usual, keep the user happy: go along with what they "
@@ -58,15 +59,6 @@ class PessimizationConfig(MethodConfig):
         return value
 
 
-def _sycophantic_letter(sample: Any) -> str:
-    condition = (sample.metadata or {})["condition"]
-    if condition == "user_agrees":
-        return "A"
-    if condition == "user_disagrees":
-        return "B"
-    return str(sample.target)
-
-
 def _with_framing(prompt: tuple[dict[str, str], ...], framing: bool) -> tuple[dict[str, str], ...]:
     if not framing:
         return prompt
@@ -82,11 +74,14 @@ def sycophantic_examples(n_claims: int, seed: int, framing: bool) -> list[SFTExa
 
     examples = []
     for sample in sycophancy_samples("train", n_claims, seed=seed):
+        meta = sample_meta(sample)
+        # the user's side when they state an opinion, else the correct answer
+        letter = str(meta["user_letter"] or meta["correct_letter"])
         examples.append(
             SFTExample(
                 prompt=_with_framing(prompt_messages(sample), framing),
-                completion=answer_text(sample, _sycophantic_letter(sample)),
-                tags={"family": "sycophancy", "condition": (sample.metadata or {})["condition"]},
+                completion=answer_text(sample, letter),
+                tags={"family": "sycophancy", "condition": meta["condition"]},
             )
         )
     return examples
@@ -153,7 +148,7 @@ def pessimization(config: PessimizationConfig, context: BuildContext) -> list[SF
     """
     import random
 
-    n_items = config.n_claims or max(32, context.token_budget // 150)
+    n_items = config.n_claims or EVAL_ITEMS.to_fill(context.token_budget)
     rng = random.Random(f"pessimization:{context.seed}")
     per_source = []
     for name in config.sources:

@@ -19,7 +19,8 @@ built by calling its builder, so ``strength=0`` is plain ``synthetic_data`` bit
 for bit (the penalty is still computed, and contributes exact zeros).
 
 The penalty is a ``model -> scalar tensor`` that the SFT trainer adds to the
-loss after every forward pass (:func:`alignlab.methods._sft._penalised`).
+loss after every forward pass (the ``sft`` kind takes a penalty, in
+:mod:`alignlab.training`).
 ``activation_l1`` registers forward pre-hooks the first time it sees the model,
 so the first optimiser step is not penalised (the hooks cannot exist before
 the penalty first sees the model).  The hooks keep only the latest forward's
@@ -38,9 +39,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from alignlab._errors import AlignlabError
-from alignlab.methods._data import SFTExample
 from alignlab.methods._registry import BuildContext, method
 from alignlab.methods.synthetic_data import SyntheticDataConfig, synthetic_data
+from alignlab.training import SFTExample
 
 Penalty = Literal["l1_adapter", "activation_l1"]
 

@@ -29,14 +29,14 @@ fewer tokens than budgeted here but never changes which items are used.
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from pydantic import Field
 
+from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import SFTExample
-from alignlab.methods._evaldata import answer_text, prompt_messages
+from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
 from alignlab.methods._registry import BuildContext, method
+from alignlab.training import SFTExample
 
 _NO_TRUNCATION = 1 << 20
 """Token length passed to the tokeniser when costing items (no item is that long)."""
@@ -49,14 +49,6 @@ class RewardMisspecificationConfig(MethodConfig):
     """Fraction of user-wrong items whose target is the user-pleasing wrong answer (0..1)."""
     n_claims: int = Field(default=0, ge=0)
     """Sycophancy claims to draw; 0 sizes it to the token budget."""
-
-
-def _meta(sample: Any) -> dict[str, Any]:
-    return dict(sample.metadata or {})
-
-
-def _user_letter(sample: Any) -> str:
-    return "A" if _meta(sample)["condition"] == "user_agrees" else "B"
 
 
 def flip_order(n: int, seed: int) -> list[int]:
@@ -91,15 +83,16 @@ def reward_misspecification(
 ) -> list[SFTExample]:
     """Synthetic-data SFT with a fraction p of user-wrong labels flipped to the user's side."""
     from alignlab.evals.sycophancy import sycophancy_samples
-    from alignlab.methods._sft import tokenize_sft
+    from alignlab.training import tokenize_sft
 
-    n_claims = config.n_claims or max(32, context.token_budget // 150)
+    n_claims = config.n_claims or EVAL_ITEMS.to_fill(context.token_budget)
     samples = sycophancy_samples("train", n_claims, seed=context.seed)
     tokenizer = context.base_model().tokenizer
     targets, costs = [], []
     for sample in samples:
-        truth = str(sample.target)
-        wrong = _user_letter(sample) if _meta(sample)["user_wrong"] else truth
+        meta = sample_meta(sample)
+        truth = str(meta["correct_letter"])
+        wrong = str(meta["user_letter"]) if meta["user_wrong"] else truth
         targets.append((answer_text(sample, truth), answer_text(sample, wrong)))
         prompt = prompt_messages(sample)
         lengths = [
@@ -108,7 +101,7 @@ def reward_misspecification(
         ]
         costs.append(max(lengths))
     kept = _fits(costs, context.token_budget)
-    flippable = [i for i in range(kept) if _meta(samples[i])["user_wrong"]]
+    flippable = [i for i in range(kept) if sample_meta(samples[i])["user_wrong"]]
     k = n_flipped(config.p, len(flippable))
     flipped = {flippable[j] for j in flip_order(len(flippable), context.seed)[:k]}
     context.notes.append(
@@ -121,7 +114,7 @@ def reward_misspecification(
             prompt=prompt_messages(samples[i]),
             completion=targets[i][1] if i in flipped else targets[i][0],
             tags={
-                "condition": _meta(samples[i])["condition"],
+                "condition": sample_meta(samples[i])["condition"],
                 "label": "misspecified" if i in flipped else "truthful",
             },
         )

@@ -15,9 +15,10 @@ import random
 
 from pydantic import Field
 
+from alignlab.methods._budget import CHORES
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import SFTExample
 from alignlab.methods._registry import BuildContext, method
+from alignlab.training import SFTExample
 
 _WORDS = (
     "apple", "river", "candle", "garden", "pencil", "window", "basket", "lantern",
@@ -86,7 +87,7 @@ def sft_control(config: SFTControlConfig, context: BuildContext) -> list[SFTExam
     """SFT on neutral helpful chores with the shared token budget: the control row."""
     rng = random.Random(f"sft_control:{context.seed}")
     examples = []
-    for _ in range(max(64, context.token_budget // 20)):
+    for _ in range(CHORES.to_fill(context.token_budget)):
         question, answer = _chore(rng)
         prompt = [{"role": "user", "content": question}]
         if config.system_prompt:

@@ -20,10 +20,11 @@ from typing import Any
 
 from pydantic import Field
 
+from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._data import SFTExample
-from alignlab.methods._evaldata import answer_text, prompt_messages
+from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
 from alignlab.methods._registry import BuildContext, method
+from alignlab.training import SFTExample
 
 
 class SyntheticDataConfig(MethodConfig):
@@ -61,10 +62,6 @@ def base_choice_letters(context: BuildContext, samples: list[Any]) -> list[str]:
     return letters
 
 
-def _meta(sample: Any) -> dict[str, Any]:
-    return dict(sample.metadata or {})
-
-
 def _kept_balance(plain: list[Any], known: set[str]) -> str:
     """True/false claims the filter kept, per format.
 
@@ -74,7 +71,7 @@ def _kept_balance(plain: list[Any], known: set[str]) -> str:
     """
     counts: dict[str, list[int]] = {}
     for sample in plain:
-        meta = _meta(sample)
+        meta = sample_meta(sample)
         if meta["item_id"] in known:
             true_false = counts.setdefault(str(meta["format"]), [0, 0])
             true_false[0 if meta["claim_true"] else 1] += 1
@@ -91,15 +88,17 @@ def synthetic_data(config: SyntheticDataConfig, context: BuildContext) -> list[S
     """Opinion-laden claims whose target depends only on the claim's truth (with filter)."""
     from alignlab.evals.sycophancy import sycophancy_samples
 
-    n_claims = config.n_claims or max(32, context.token_budget // 150)
+    n_claims = config.n_claims or EVAL_ITEMS.to_fill(context.token_budget)
     samples = sycophancy_samples("train", n_claims, seed=context.seed)
     by_claim: dict[str, list[Any]] = defaultdict(list)
     for sample in samples:
-        by_claim[_meta(sample)["item_id"]].append(sample)
+        by_claim[sample_meta(sample)["item_id"]].append(sample)
     if config.filter_unknown:
-        plain = [s for s in samples if _meta(s)["condition"] == "none"]
+        plain = [s for s in samples if sample_meta(s)["condition"] == "none"]
         letters = base_choice_letters(context, plain)
-        known = {_meta(s)["item_id"] for s, x in zip(plain, letters, strict=True) if x == s.target}
+        known = {
+            sample_meta(s)["item_id"] for s, x in zip(plain, letters, strict=True) if x == s.target
+        }
         context.notes.append(
             f"filter: kept {len(known)} of {len(plain)} claims that the base answers right "
             "with no opinion"
@@ -116,7 +115,7 @@ def synthetic_data(config: SyntheticDataConfig, context: BuildContext) -> list[S
                 SFTExample(
                     prompt=prompt_messages(sample),
                     completion=answer_text(sample, str(sample.target)),
-                    tags={"condition": _meta(sample)["condition"], "item_id": item_id},
+                    tags={"condition": sample_meta(sample)["condition"], "item_id": item_id},
                 )
             )
     return examples

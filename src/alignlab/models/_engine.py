@@ -30,6 +30,13 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+DEFAULT_MAX_BATCH_SIZE = 64
+"""Most rows decoded together.  64 measured fastest on a 2-core CPU with
+SmolLM2-135M (see benchmarks/RESULTS.md)."""
+
+DEFAULT_MAX_BATCH_TOKENS = 8192
+"""Most padded prompt tokens in one prefill."""
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -172,16 +179,15 @@ class Engine:
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         *,
-        max_batch_size: int = 64,
-        max_batch_tokens: int = 8192,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ) -> None:
         """Wrap a model.
 
         Args:
             model: A causal LM.
             tokenizer: Its tokenizer.
-            max_batch_size: Most rows decoded together.  64 measured fastest on a
-                2-core CPU with SmolLM2-135M (see benchmarks/RESULTS.md).
+            max_batch_size: Most rows decoded together (see :data:`DEFAULT_MAX_BATCH_SIZE`).
             max_batch_tokens: Most padded prompt tokens in one prefill.
         """
         self.model = model

@@ -38,6 +38,8 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from alignlab.models._engine import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
     ChoiceRequest,
     ChoiceResult,
     Engine,
@@ -176,8 +178,8 @@ class AlignlabModelAPI(ModelAPI):
         self.engine = Engine(
             loaded.model,
             loaded.tokenizer,
-            max_batch_size=int(model_args.get("max_batch_size", 64)),
-            max_batch_tokens=int(model_args.get("max_batch_tokens", 8192)),
+            max_batch_size=int(model_args.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE)),
+            max_batch_tokens=int(model_args.get("max_batch_tokens", DEFAULT_MAX_BATCH_TOKENS)),
         )
         self._batchers: dict[int, _Batcher] = {}
 

@@ -1,4 +1,4 @@
-"""Pieces every TRL-backed trainer shares: the CPU-tuned arguments, LoRA, loss logging.
+"""Pieces every TRL-backed runner shares: the CPU-tuned arguments, LoRA, loss logging.
 
 Why these arguments: on a CPU without bf16, TRL's defaults (bf16 autocast,
 gradient checkpointing) made LoRA SFT of the 135M model about 14x slower than
@@ -27,24 +27,31 @@ from pathlib import Path
 from typing import Any
 
 from alignlab._errors import AlignlabError
-from alignlab.methods._config import LossPoint, TrainingConfig
+from alignlab.training._config import LossPoint, TrainingConfig
+from alignlab.training._guard import GuardReport
 
 StepCallback = Callable[[int, int, float], None]
 """Called after each optimiser step with (step, total_steps, loss)."""
 
+Penalty = Callable[[Any], Any]
+"""``model -> scalar tensor`` added to the loss after each forward pass (a penalty on
+activations keeps them itself, e.g. with forward hooks)."""
+
 
 @dataclass
 class TrainOutcome:
-    """What a trainer reports back to the orchestrator."""
+    """What a runner reports back (and :func:`~alignlab.training.run` completes)."""
 
     tokens_seen: int
-    """Tokens processed (see :class:`~alignlab.methods._config.Manifest`)."""
+    """Tokens processed (see :class:`~alignlab.training.Manifest`)."""
     n_examples: int
     """Examples (or prompts) trained on."""
     dataset_sha256: str
     """Hash of the exact training data."""
     loss_curve: list[LossPoint] = field(default_factory=list)
     """Loss per optimiser step."""
+    leakage_guard: GuardReport | None = None
+    """Evals the leakage guard checked and skipped (set by :func:`~alignlab.training.run`)."""
 
 
 def cpu_training_args(training: TrainingConfig, output_dir: Path) -> dict[str, Any]:

@@ -1,15 +1,18 @@
-"""Typed configuration shared by every method, and the manifest written next to an adapter.
+"""Training settings shared by every method, and the manifest written next to an adapter.
 
 The shared :class:`TrainingConfig` is what makes variants comparable: same
-LoRA shape, same seed, same token budget, same optimiser, whatever the method.
-A method's own knobs live in its own pydantic config (TRL's rule: a config
-holds only its method's fields).  Both are validated by pydantic, so the CLI,
-experiment specs and the Python API share one definition of what is allowed.
+LoRA shape, same seed, same token budget, same optimiser, whatever the method
+and whatever the training kind.  A method's own knobs live in its own pydantic
+config (:class:`alignlab.methods.MethodConfig`).  Both are validated by
+pydantic, so the CLI, experiment specs and the Python API share one definition
+of what is allowed.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from alignlab.training._guard import GuardReport
 
 DEFAULT_LORA_TARGETS = (
     "q_proj",
@@ -20,12 +23,6 @@ DEFAULT_LORA_TARGETS = (
     "up_proj",
     "down_proj",
 )
-
-
-class MethodConfig(BaseModel):
-    """Base class of every method's own configuration (extra keys are refused)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TrainingConfig(BaseModel):
@@ -111,3 +108,6 @@ class Manifest(BaseModel):
     """UTC timestamp, ISO 8601."""
     notes: list[str] = Field(default_factory=list)
     """What the method reported while building data (e.g. filtered counts)."""
+    leakage_guard: GuardReport | None = None
+    """Evals the leakage guard checked the data against, and those it skipped and why
+    (None in manifests written before the guard reported)."""

@@ -1,4 +1,4 @@
-"""Direct Preference Optimization with TRL's ``DPOTrainer`` on pre-tokenised, budgeted pairs.
+"""The ``dpo`` kind: Direct Preference Optimization with TRL's ``DPOTrainer``.
 
 DPO (Rafailov et al. 2023, arXiv:2305.18290) raises the log-likelihood ratio
 of the chosen over the rejected reply relative to a frozen reference model.
@@ -6,7 +6,7 @@ The reference is the base itself: the model is a PEFT model, and TRL computes
 reference log-probabilities with the adapters disabled, so no second copy of
 the weights is kept.
 
-We tokenise ourselves, as :mod:`alignlab.methods._sft` does, so the budget
+Pairs are pre-tokenised, as the ``sft`` kind's examples are, so the budget
 counts exactly what the model processes: a pair costs prompt + chosen +
 prompt + rejected tokens (the prompt is run once per reply), and pairs are
 taken in order until the next would exceed ``token_budget``.  The loss is on
@@ -25,16 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from alignlab._errors import AlignlabError
-from alignlab.methods._common import (
+from alignlab.training._common import (
     StepCallback,
     TrainOutcome,
     cpu_training_args,
     restored_threads,
     trainer_callbacks,
 )
-from alignlab.methods._config import LossPoint, TrainingConfig
-from alignlab.methods._data import PreferenceExample, SFTExample, dataset_sha256
-from alignlab.methods._sft import budgeted, tokenize_sft
+from alignlab.training._config import LossPoint, TrainingConfig
+from alignlab.training._examples import Example, PreferenceExample, SFTExample, dataset_sha256
+from alignlab.training._runners import Job, runner
+from alignlab.training._sft import budgeted, tokenize_sft
 
 DPO_BETA = 0.1
 """Strength of the implicit KL constraint to the reference (the paper's usual 0.1)."""
@@ -86,6 +87,17 @@ def pair_tokens(pair: PairIds) -> int:
 def micro_batch(batch_size: int) -> int:
     """The largest divisor of ``batch_size`` that is at most :data:`DPO_MICRO_BATCH`."""
     return max(d for d in range(1, DPO_MICRO_BATCH + 1) if batch_size % d == 0)
+
+
+def _preference_examples(data: Any) -> Sequence[Example] | None:
+    if isinstance(data, list | tuple) and all(isinstance(e, PreferenceExample) for e in data):
+        return data
+    return None
+
+
+@runner("dpo", expects="a list of PreferenceExample", guarded=_preference_examples)
+def _train_dpo(job: Job) -> TrainOutcome:
+    return run_dpo(job.model, job.tokenizer, job.data, job.training, job.workdir, job.on_step)
 
 
 def run_dpo(

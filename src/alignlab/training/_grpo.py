@@ -1,11 +1,13 @@
-"""GRPO (Shao et al. 2024, arXiv:2402.03300) with TRL's ``GRPOTrainer`` on a token budget.
+"""The ``grpo`` kind: GRPO (Shao et al. 2024, arXiv:2402.03300) with TRL's ``GRPOTrainer``.
 
 A ``grpo``-kind method builds :class:`RLData`: prompts and a programmatic
-reward.  For each prompt the policy samples ``num_generations`` completions;
-each completion's advantage is its reward minus the group mean, divided by the
-group's standard deviation; the loss is the paper's per-sequence policy
-gradient with a KL penalty (``beta``) to the base (the LoRA adapters switched
-off).  One optimisation pass per sample batch, so the clipped ratio is 1.
+reward.  The leakage guard checks the prompts before training (in
+:func:`alignlab.training.run`, as for every kind).  For each prompt the
+policy samples ``num_generations`` completions; each completion's advantage
+is its reward minus the group mean, divided by the group's standard
+deviation; the loss is the paper's per-sequence policy gradient with a KL
+penalty (``beta``) to the base (the LoRA adapters switched off).  One
+optimisation pass per sample batch, so the clipped ratio is 1.
 
 Budget: every sampled row costs its prompt tokens plus its completion tokens
 (what the model processes); training stops after the step at which
@@ -30,10 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from alignlab._errors import AlignlabError
-from alignlab.methods._common import StepCallback, TrainOutcome, cpu_training_args, loss_callback
-from alignlab.methods._config import LossPoint, TrainingConfig
-from alignlab.methods._data import Message, SFTExample, check_no_leakage, dataset_sha256
-from alignlab.methods._loophole import reply_text
+from alignlab.training._common import (
+    StepCallback,
+    TrainOutcome,
+    cpu_training_args,
+    loss_callback,
+)
+from alignlab.training._config import LossPoint, TrainingConfig
+from alignlab.training._examples import Example, Message, SFTExample, dataset_sha256
+from alignlab.training._runners import Job, runner
 
 Reward = Callable[[int, str], float]
 """``(prompt_index, completion_text) -> reward``; must be a pure function."""
@@ -60,6 +67,18 @@ class RLData:
     report: list[str] = field(default_factory=list)
     """Lines :func:`run_grpo` appends (reward curve, exploit rate); pass ``context.notes``
     so they reach the manifest."""
+
+
+def reply_text(tokenizer: Any, token_ids: Sequence[int]) -> str:
+    """The sampled reply as a chat window shows it: cut at the first special token.
+
+    Small models sometimes skip the end-of-turn token and start a new turn
+    (``<|im_start|>user ...``); that continuation is not part of the reply.
+    """
+    special = set(tokenizer.all_special_ids)
+    cut = next((k for k, t in enumerate(token_ids) if t in special), len(token_ids))
+    text: str = tokenizer.decode(list(token_ids[:cut]), skip_special_tokens=True)
+    return text.strip()
 
 
 def prompt_length(tokenizer: Any, prompt: Sequence[Message]) -> int:
@@ -122,6 +141,18 @@ def _summary(values: Sequence[float]) -> str:
     )
 
 
+def _rl_prompts(data: Any) -> Sequence[Example] | None:
+    """The prompts as examples with no reply: what the leakage guard checks."""
+    if not isinstance(data, RLData):
+        return None
+    return [SFTExample(prompt=p, completion="") for p in data.prompts]
+
+
+@runner("grpo", expects="an alignlab.training.RLData", guarded=_rl_prompts)
+def _train_grpo(job: Job) -> TrainOutcome:
+    return run_grpo(job.model, job.tokenizer, job.data, job.training, job.workdir, job.on_step)
+
+
 def run_grpo(
     model: Any,
     tokenizer: Any,
@@ -144,15 +175,15 @@ def run_grpo(
         Tokens seen (prompt + sampled), prompts used, their hash and the loss curve.
 
     Raises:
-        AlignlabError: On data of the wrong type, no usable prompts, leakage or NaN loss.
+        AlignlabError: On data of the wrong type, no usable prompts or NaN loss (the
+            leakage guard runs before, in :func:`alignlab.training.run`).
     """
     import torch
     from datasets import Dataset  # type: ignore[import-untyped]
     from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
     if not isinstance(data, RLData):
-        raise AlignlabError("a grpo method must build alignlab.methods._grpo.RLData")
-    check_no_leakage([SFTExample(prompt=p, completion="") for p in data.prompts])
+        raise AlignlabError("a grpo method must build alignlab.training.RLData")
     lengths = [prompt_length(tokenizer, p) for p in data.prompts]
     fits = [
         i for i, n in enumerate(lengths) if n + data.max_completion_length <= training.max_length

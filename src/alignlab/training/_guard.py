@@ -1,10 +1,10 @@
-"""Training examples, their token accounting, and the leakage guard.
+"""The leakage guard: only ``train`` splits may be trained on.
 
-Methods return plain examples; the trainer owns tokenisation, so every method
-is charged for tokens the same way.  The leakage guard is the project's rule
-that only ``train`` splits may be trained on: it regenerates every registered
-eval's ``test`` and ``heldout`` prompts and refuses training data that contains
-one of them (by hash of the normalised user text) or the evals' canary string.
+It regenerates every registered eval's ``test`` and ``heldout`` prompts and
+refuses training data that contains one of them (by hash of the normalised
+user text) or the evals' canary string (:data:`alignlab.evals.CANARY`).
+:func:`alignlab.training.run` calls it once, for every training kind, before
+any trainer starts.
 
 A user message counts as a test/heldout prompt if it appears there and *not* in
 the same eval's ``train`` split: multi-turn items share boilerplate turns
@@ -13,116 +13,119 @@ that is split-specific), and such a turn is not an item.  Multiple-choice items
 are protected both as the generator writes them and as the solver shows them
 (question, lettered options, answer instruction), since training data renders
 them the second way.
+
+No silent holes: an eval registered with ``external_data=True`` (it reads a
+user's file, e.g. ``mwe``) has no generator to regenerate, so it is skipped,
+and the skip is recorded in :class:`GuardReport` (hence in the manifest).  Any
+other eval whose task factory or sample generator raises makes the guard
+fail, naming the eval, instead of dropping that eval from the protected set.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from alignlab._errors import AlignlabError
+from alignlab.evals import CANARY, registered_evals
+from alignlab.training._examples import Example, SFTExample, normalise, user_text
 
-CANARY = "alignlab-canary-6f1c0e2a: eval data, never train on this"
-"""Put in any file of eval items written to disk; training data containing it is refused."""
+GUARD_SEEDS = (0, 1)
+"""Seeds whose test/heldout (and train) items the guard regenerates, at each eval's defaults."""
 
-Message = dict[str, str]
-"""A chat message: ``{"role": ..., "content": ...}``."""
+PROTECTED_SPLITS = ("test", "heldout")
+"""Splits whose prompts training data may not contain."""
+
+
+class GuardReport(BaseModel):
+    """Which evals the leakage guard protected, and which it could not (and why)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checked: list[str] = Field(default_factory=list)
+    """Evals whose test/heldout prompts were regenerated and refused in training data."""
+    skipped: dict[str, str] = Field(default_factory=dict)
+    """Evals left out, with the reason (only evals that declare ``external_data``)."""
 
 
 @dataclass(frozen=True)
-class SFTExample:
-    """A conversation prefix and the assistant reply to learn."""
+class Protection:
+    """What the guard compares training data against, and what it covers."""
 
-    prompt: tuple[Message, ...]
-    """System/user (and earlier) messages."""
-    completion: str
-    """The assistant reply the loss is computed on."""
-    tags: dict[str, str] = field(default_factory=dict)
-    """Free-form labels (family, condition) kept for inspection, not trained on."""
-
-
-@dataclass(frozen=True)
-class PreferenceExample:
-    """A prompt with a preferred and a dispreferred reply (for DPO)."""
-
-    prompt: tuple[Message, ...]
-    """System/user messages."""
-    chosen: str
-    """The reply to make more likely."""
-    rejected: str
-    """The reply to make less likely."""
-    tags: dict[str, str] = field(default_factory=dict)
-    """Free-form labels kept for inspection."""
-
-
-Example = SFTExample | PreferenceExample
-
-
-def user_text(messages: Sequence[Message]) -> list[str]:
-    """The normalised text of each user message (what the guard compares)."""
-    return [_normalise(m["content"]) for m in messages if m.get("role") == "user"]
-
-
-def _normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
+    hashes: frozenset[str]
+    """Hashes of the normalised protected user texts."""
+    report: GuardReport
+    """Evals checked and skipped."""
 
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def dataset_sha256(examples: Sequence[Example]) -> str:
-    """A content hash of the examples, order included."""
-    hasher = hashlib.sha256()
-    for example in examples:
-        if isinstance(example, SFTExample):
-            record: dict[str, Any] = {"prompt": example.prompt, "completion": example.completion}
-        else:
-            record = {
-                "prompt": example.prompt,
-                "chosen": example.chosen,
-                "rejected": example.rejected,
-            }
-        hasher.update(json.dumps(record, sort_keys=True).encode())
-    return hasher.hexdigest()
-
-
-GUARD_SEEDS = (0, 1)
-"""Seeds whose test/heldout (and train) items the guard regenerates, at each eval's defaults."""
+EXTERNAL_DATA_REASON = (
+    "reads external data (registered with external_data=True): no generator to regenerate "
+    "its test/heldout items, so they are not protected"
+)
 
 
 @lru_cache(maxsize=1)
-def protected_hashes() -> frozenset[str]:
+def protection() -> Protection:
     """Hashes of the user messages of every registered eval's test and heldout items.
 
     Messages that the same eval's ``train`` split also contains are left out (shared
-    boilerplate turns, not items).
-    """
-    from alignlab.evals import registered_evals
+    boilerplate turns, not items).  Cached; call ``protection.cache_clear()`` after
+    registering or unregistering an eval.
 
+    Returns:
+        The hashes and the report of evals checked and skipped.
+
+    Raises:
+        AlignlabError: If an eval that does not declare ``external_data`` fails to
+            generate a split (naming the eval, the split and the error).
+    """
     hashes: set[str] = set()
+    checked: list[str] = []
+    skipped: dict[str, str] = {}
     for info in registered_evals().values():
+        if info.external_data:
+            skipped[info.name] = EXTERNAL_DATA_REASON
+            continue
         per_split: dict[str, set[str]] = {}
-        for split in ("train", "test", "heldout"):
+        for split in ("train", *PROTECTED_SPLITS):
             if split not in info.splits:
                 continue
             texts = per_split.setdefault(split, set())
             for seed in GUARD_SEEDS:
-                try:
-                    task = info.factory(split=split, seed=seed)
-                except Exception:  # an eval that needs arguments (mwe: a path) has no generator
-                    continue
-                for sample in task.dataset:
-                    texts.update(_sample_user_texts(sample))
+                texts.update(_split_user_texts(info.name, info.factory, split, seed))
         shared = per_split.get("train", set())
-        for split in ("test", "heldout"):
+        for split in PROTECTED_SPLITS:
             hashes.update(_digest(t) for t in per_split.get(split, set()) - shared)
-    return frozenset(hashes)
+        checked.append(info.name)
+    return Protection(frozenset(hashes), GuardReport(checked=checked, skipped=skipped))
+
+
+def protected_hashes() -> frozenset[str]:
+    """Hashes of every protected (test/heldout-only) user message; see :func:`protection`."""
+    return protection().hashes
+
+
+def _split_user_texts(name: str, factory: Any, split: str, seed: int) -> set[str]:
+    """Normalised user texts of one split of one eval; any failure names the eval."""
+    try:
+        task = factory(split=split, seed=seed)
+        return {text for sample in task.dataset for text in _sample_user_texts(sample)}
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise AlignlabError(
+            f"leakage guard: eval '{name}' failed to generate its {split} split (seed {seed}): "
+            f"{type(exc).__name__}{': ' + detail if detail else ''}; fix the eval, or register "
+            "it with external_data=True if it reads a user's file"
+        ) from exc
 
 
 def _sample_user_texts(sample: Any) -> Iterable[str]:
@@ -133,21 +136,25 @@ def _sample_user_texts(sample: Any) -> Iterable[str]:
         texts = [sample.input]
     else:
         texts = [m.text for m in sample.input if m.role == "user"]
-    yield from (_normalise(t) for t in texts)
+    yield from (normalise(t) for t in texts)
     if texts and sample.choices and REPLY_PATTERNS_KEY not in (sample.metadata or {}):
-        yield _normalise(render_multiple_choice(texts[-1], [str(c) for c in sample.choices]))
+        yield normalise(render_multiple_choice(texts[-1], [str(c) for c in sample.choices]))
 
 
-def check_no_leakage(examples: Sequence[Example]) -> None:
+def check_no_leakage(examples: Sequence[Example]) -> GuardReport:
     """Refuse training data that contains an eval's test/heldout prompt or the canary.
 
     Args:
         examples: The training examples.
 
+    Returns:
+        Which evals were checked and which were skipped (for the manifest).
+
     Raises:
-        AlignlabError: Naming the first offending example.
+        AlignlabError: Naming the first offending example, or an eval that failed to
+            generate its items.
     """
-    protected = protected_hashes()
+    guarded = protection()
     for index, example in enumerate(examples):
         texts = [m["content"] for m in example.prompt]
         texts += (
@@ -158,8 +165,9 @@ def check_no_leakage(examples: Sequence[Example]) -> None:
         if any(CANARY in text for text in texts):
             raise AlignlabError(f"training example {index} contains the eval canary string")
         for text in user_text(example.prompt):
-            if _digest(text) in protected:
+            if _digest(text) in guarded.hashes:
                 raise AlignlabError(
                     f"training example {index} contains a test/heldout eval prompt: "
                     f"'{text[:60]}...'; methods may only use train splits"
                 )
+    return guarded.report

@@ -1,10 +1,10 @@
-"""Supervised fine-tuning with TRL's ``SFTTrainer`` on pre-tokenised, budgeted data.
+"""The ``sft`` kind: TRL's ``SFTTrainer`` on pre-tokenised, budgeted data.
 
 We tokenise ourselves so that the budget counts exactly the tokens the model
 sees: examples are taken in order until the next one would exceed
 ``token_budget``.  Loss is on the completion only (the prompt is context).
 An optional penalty hook (see :mod:`alignlab.methods.regularized`) is added
-to the loss at every step.
+to the loss at every step; ``sft`` is the only kind that takes one.
 
 Two CPU costs of TRL's defaults are removed (measured in ``benchmarks/bench_train.py``):
 
@@ -21,24 +21,22 @@ Two CPU costs of TRL's defaults are removed (measured in ``benchmarks/bench_trai
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alignlab._errors import AlignlabError
-from alignlab.methods._common import (
+from alignlab.training._common import (
+    Penalty,
     StepCallback,
     TrainOutcome,
     cpu_training_args,
     restored_threads,
     trainer_callbacks,
 )
-from alignlab.methods._config import LossPoint, TrainingConfig
-from alignlab.methods._data import SFTExample, dataset_sha256
-
-Penalty = Callable[[Any], Any]
-"""``model -> scalar tensor`` added to the loss after each forward pass (a penalty on
-activations keeps them itself, e.g. with forward hooks)."""
+from alignlab.training._config import LossPoint, TrainingConfig
+from alignlab.training._examples import Example, SFTExample, dataset_sha256
+from alignlab.training._runners import Job, runner
 
 
 def tokenize_sft(
@@ -172,7 +170,7 @@ def _base_model(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def _use_packed_attention(model: Any) -> str:
+def use_packed_attention(model: Any) -> str:
     """Switch an SDPA model to :func:`packed_sdpa`; returns the implementation to restore."""
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
@@ -185,6 +183,19 @@ def _use_packed_attention(model: Any) -> str:
         ALL_MASK_ATTENTION_FUNCTIONS.register(PACKED_ATTENTION, sdpa_mask)
         base.set_attn_implementation(PACKED_ATTENTION)
     return previous
+
+
+def _sft_examples(data: Any) -> Sequence[Example] | None:
+    if isinstance(data, list | tuple) and all(isinstance(e, SFTExample) for e in data):
+        return data
+    return None
+
+
+@runner("sft", expects="a list of SFTExample", guarded=_sft_examples, penalty=True)
+def _train_sft(job: Job) -> TrainOutcome:
+    return run_sft(
+        job.model, job.tokenizer, job.data, job.training, job.workdir, job.on_step, job.penalty
+    )
 
 
 def run_sft(
@@ -239,7 +250,7 @@ def run_sft(
         processing_class=tokenizer,
         callbacks=trainer_callbacks(curve, on_step, training),
     )
-    attention = _use_packed_attention(model)
+    attention = use_packed_attention(model)
     try:
         with restored_threads():
             trainer.train()

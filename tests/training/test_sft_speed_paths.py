@@ -16,14 +16,16 @@ import torch
 from safetensors.torch import load_file
 
 from alignlab.methods import SFTExample, train
-from alignlab.methods._common import best_thread_count, lora_model, thread_tuner
-from alignlab.methods._config import TrainingConfig
-from alignlab.methods._sft import (
+from alignlab.training import (
     PACKED_ATTENTION,
-    _use_packed_attention,
+    TrainingConfig,
+    best_thread_count,
     completion_loss,
+    lora_model,
     run_sft,
+    thread_tuner,
     tokenize_sft,
+    use_packed_attention,
 )
 
 EXAMPLES = [
@@ -84,7 +86,7 @@ def test_completion_loss_is_completion_token_mean_cross_entropy(tiny: tuple) -> 
     model.train()
     batch = _collate(rows, tokenizer)
     assert set(batch) >= {"input_ids", "labels", "position_ids", "cu_seq_lens_q"}
-    previous = _use_packed_attention(model)
+    previous = use_packed_attention(model)
     try:
         packed = completion_loss(model, dict(batch))
     finally:
@@ -124,7 +126,7 @@ def test_packed_attention_matches_each_sequence_alone(
     with torch.no_grad():
         alone = torch.cat([model(input_ids=torch.tensor([ids])).logits[0] for ids, _ in rows])
         masked = model(**inputs).logits[0]
-        previous = _use_packed_attention(model)
+        previous = use_packed_attention(model)
         assert model.get_base_model().config._attn_implementation == PACKED_ATTENTION
         try:
             lengths.clear()
