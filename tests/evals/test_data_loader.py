@@ -82,3 +82,9 @@ def test_every_generated_eval_has_a_data_file_with_the_canary() -> None:
         path = DATA_DIR / f"{name}.yaml"
         assert path.is_file(), name
         assert CANARY in path.read_text(), name
+
+
+def test_misspelt_required_key_points_at_the_typo(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("    value: 2\n", "    valeu: 2\n"))
+    with pytest.raises(AlignlabError, match=rf"^{path}:7: rows\.1\.valeu: Extra inputs"):
+        load_data_file(path, Table)

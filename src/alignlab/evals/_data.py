@@ -18,20 +18,18 @@ import string
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from alignlab._errors import AlignlabError
 from alignlab.evals._scaffold import CANARY
+from alignlab.yamlfile import load_yaml_file
 
 DATA_DIR = Path(__file__).parent / "data"
 """Where the built-in evals' data files live."""
@@ -131,26 +129,6 @@ class Span(Entry):
         return [str(n) for n in range(self.low, self.high + 1)]
 
 
-def _line_of(node: yaml.Node | None, location: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the YAML node at ``location`` (or of its deepest existing parent)."""
-    line = None if node is None else node.start_mark.line + 1
-    for part in location:
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-            if child is None:
-                key = next((k for k, _ in node.value if k.value == part), None)
-                return key.start_mark.line + 1 if key is not None else line
-            node = child
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                return line
-            node = node.value[part]
-        else:
-            return line
-        line = node.start_mark.line + 1
-    return line
-
-
 def load_data_file(path: Path, schema: type[Schema]) -> Schema:
     """Read and validate one eval data file.
 
@@ -165,26 +143,7 @@ def load_data_file(path: Path, schema: type[Schema]) -> Schema:
         AlignlabError: ``FILE:LINE: field: problem`` for the first bad entry, or
             for a file that is missing or not YAML.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AlignlabError(f"cannot read eval data file {path}: {exc}") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw: Any = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f":{mark.line + 1}" if mark is not None else ""
-        raise AlignlabError(f"{path}{at}: not valid YAML: {exc.problem}") from None
-    try:
-        return schema.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        location = tuple(error["loc"])
-        line = _line_of(root, location)
-        field = ".".join(str(p) for p in location) or "file"
-        where = f"{path}:{line}" if line is not None else str(path)
-        raise AlignlabError(f"{where}: {field}: {error['msg']}") from None
+    return load_yaml_file(path, schema, what="eval data file")
 
 
 @cache

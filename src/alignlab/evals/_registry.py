@@ -73,6 +73,9 @@ class EvalInfo:
     """Metric factories by name: what recomputes a metric from a stored log."""
     external_data: bool = False
     """The eval reads a user's file (it has no generator for the leakage guard to run)."""
+    code_version: int = 1
+    """Bumped by a developer when the eval's items or scoring change: part of every
+    experiment cache key, so cached results of the old version are not reused."""
 
 
 _EVALS: dict[str, EvalInfo] = {}
@@ -84,6 +87,7 @@ def eval_task(
     splits: tuple[str, ...] = SPLITS,
     formats: tuple[str, ...] = FORMATS,
     external_data: bool = False,
+    code_version: int = 1,
 ) -> Callable[[TaskFactory], TaskFactory]:
     """Register an eval's task factory with Inspect and with alignlab.
 
@@ -94,6 +98,8 @@ def eval_task(
         formats: Surface formats of its samples.
         external_data: Whether the eval reads a user's file instead of
             generating items (the leakage guard then cannot regenerate it).
+        code_version: Bump when the eval's items or scoring change (experiment
+            caches key on it).
 
     Returns:
         A decorator for an ``@task``-style factory.
@@ -135,6 +141,7 @@ def eval_task(
             variant_metrics={k: tuple(metric_name(f) for f in v) for k, v in by_variant.items()},
             metric_factories=factories,
             external_data=external_data,
+            code_version=code_version,
         )
         return registered
 
