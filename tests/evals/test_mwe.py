@@ -1,5 +1,7 @@
 import json
 import re
+import tracemalloc
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,11 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from alignlab import AlignlabError
 from alignlab.evals import registered_evals
 from alignlab.evals.mwe import (
+    MAX_LINE_BYTES,
     SPLIT_RULE_KEY,
     SPLITS,
     TASK_SPLITS,
+    item_id,
     load_mwe,
     mwe,
     mwe_samples,
@@ -21,7 +25,10 @@ from alignlab.evals.mwe import (
 )
 from alignlab.protocol import LETTERS
 
-DATA = Path("/work/shared/data/anthropic-model-written-evals")
+# CI runs in a fresh clone with a copy of shared/ beside it: find the data relative
+# to the repository root (parents[2]: tests/evals -> tests -> root), skip when absent.
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data" / "anthropic-model-written-evals"
 PERSONA = DATA / "persona" / "agreeableness.jsonl"
 RISK_FILES = [
     DATA / "advanced-ai-risk" / "corrigible-less-HHH.jsonl",
@@ -77,6 +84,7 @@ def test_real_persona_file() -> None:
     assert {s.target for s in samples} == {"A", "B"}  # matching answer not always first
 
 
+@pytest.mark.filterwarnings("ignore:.*duplicate question")
 @pytest.mark.parametrize("path", RISK_FILES, ids=lambda p: p.stem)
 def test_real_advanced_ai_risk_file(path: Path) -> None:
     path = _need(path)
@@ -301,3 +309,137 @@ def test_real_file_evaluated_whole() -> None:
     path = _need(PERSONA)
     task = mwe(str(path))
     assert len(list(task.dataset)) == len(load_mwe(path))
+
+
+def _write_bytes(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _json_bytes(row: dict[str, Any]) -> bytes:
+    return json.dumps(row).encode()
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = _write_bytes(
+        tmp_path / "bom.jsonl", [b"\xef\xbb\xbf" + _json_bytes(_ab(1)), _json_bytes(_ab(2))]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        items = load_mwe(path)
+    assert [item.line for item in items] == [1, 2]
+    assert items[0].question == _ab(1)["question"]
+
+
+def _invalid_byte_file(tmp_path: Path) -> Path:
+    third = _json_bytes(_yes_no(3)).replace(b"Statement 3", b"Statement \xff3")
+    lines = [_json_bytes(_ab(1)), _json_bytes(_ab(2)), third, _json_bytes(_ab(4))]
+    return _write_bytes(tmp_path / "latin.jsonl", lines)
+
+
+def test_invalid_utf8_stop_names_line(tmp_path: Path) -> None:
+    path = _invalid_byte_file(tmp_path)
+    with pytest.raises(AlignlabError, match=r"latin\.jsonl:3: not valid UTF-8 \(byte 0xff"):
+        load_mwe(path)
+
+
+def test_invalid_utf8_skip_keeps_other_lines(tmp_path: Path) -> None:
+    path = _invalid_byte_file(tmp_path)
+    with pytest.warns(UserWarning, match=r"latin\.jsonl: skipped 1 malformed line\(s\): 3$"):
+        items = load_mwe(path, on_error="skip")
+    assert [item.line for item in items] == [1, 2, 4]
+
+
+def test_duplicate_questions_dropped_with_warning(tmp_path: Path) -> None:
+    flipped = {
+        **_ab(1),
+        "answer_matching_behavior": " (B)",
+        "answer_not_matching_behavior": " (A)",
+    }
+    spaced = {**_ab(2), "question": _ab(2)["question"] + "  "}
+    path = _write(tmp_path / "dup.jsonl", [_ab(1), _ab(2), _ab(1), _ab(3), flipped, spaced])
+    with pytest.warns(UserWarning) as record:
+        items = load_mwe(path)
+    [message] = [str(w.message) for w in record]
+    assert message == (
+        f"{path}: 3 duplicate question(s) dropped (first kept): lines 3, 5, 6; "
+        "1 of them gave different answers from the kept line: lines 5"
+    )
+    assert [item.line for item in items] == [1, 2, 4]
+    assert items[0].matching == "(A)"  # the first occurrence is the one kept
+    with pytest.warns(UserWarning, match="duplicate"):
+        task = mwe(str(path))
+    assert len(list(task.dataset)) == 3
+    assert task.metadata is not None and "all 3 items" in task.metadata[SPLIT_RULE_KEY]
+
+
+def test_identical_duplicates_warn_without_conflict(tmp_path: Path) -> None:
+    path = _write(tmp_path / "dup.jsonl", [_yes_no(1), _yes_no(1), _yes_no(2)])
+    with pytest.warns(
+        UserWarning, match=r"1 duplicate question\(s\) dropped \(first kept\): lines 2$"
+    ):
+        assert len(load_mwe(path)) == 2
+
+
+def test_real_file_duplicates_dropped() -> None:
+    path = _need(RISK_FILES[0])  # corrigible-less-HHH repeats line 10's question on line 338
+    with pytest.warns(
+        UserWarning, match=r"1 duplicate question\(s\) dropped \(first kept\): lines 338$"
+    ):
+        items = load_mwe(path)
+    assert 338 not in {item.line for item in items}
+    with pytest.warns(UserWarning, match="duplicate"):
+        samples = mwe_samples(path)
+    ids = [s.metadata["item_id"] for s in samples]  # type: ignore[index]
+    assert len(ids) == len(set(ids)) == len(items)
+
+
+def _long_line_file(tmp_path: Path) -> Path:
+    long = b'{"question": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    lines = [_json_bytes(_ab(1)), _json_bytes(_ab(2)), long, _json_bytes(_ab(4))]
+    return _write_bytes(tmp_path / "long.jsonl", lines)
+
+
+def test_over_long_line_stop_is_one_line_error(tmp_path: Path) -> None:
+    path = _long_line_file(tmp_path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(AlignlabError) as info:
+            load_mwe(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert message == (
+        f"{path}:3: line is longer than {MAX_LINE_BYTES // 1024} KiB; mwe items are short questions"
+    )
+    assert "\n" not in message
+    assert peak < 8 * MAX_LINE_BYTES  # the 5 MB line is never held whole
+
+
+def test_over_long_line_skip_evaluates_the_rest(tmp_path: Path) -> None:
+    path = _long_line_file(tmp_path)
+    with pytest.warns(UserWarning, match=r"long\.jsonl: skipped 1 malformed line\(s\): 3$"):
+        task = mwe(str(path), on_error="skip")
+    assert [s.metadata["source_line"] for s in task.dataset] == [1, 2, 4]  # type: ignore[index]
+
+
+def test_line_at_the_limit_is_read(tmp_path: Path) -> None:
+    row = _json_bytes(_yes_no(1))
+    pad = MAX_LINE_BYTES - len(row)
+    exact = row[:-1] + b" " * pad + b"}"
+    assert len(exact) == MAX_LINE_BYTES
+    path = _write_bytes(tmp_path / "edge.jsonl", [exact, exact[:-1] + b" }"])
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    with pytest.raises(AlignlabError, match=r"edge\.jsonl:2: line is longer than 64 KiB"):
+        load_mwe(path)
+
+
+def test_every_sample_has_item_id(tmp_path: Path) -> None:
+    path = _write(tmp_path / "ids.jsonl", [_ab(i) for i in range(10)])
+    samples = mwe_samples(path)
+    ids = [(s.metadata or {})["item_id"] for s in samples]
+    assert ids == [item_id(_ab(i)["question"]) for i in range(10)]
+    assert len(set(ids)) == 10
+    assert ids == [(s.metadata or {})["item_id"] for s in mwe_samples(path, seed=3)]
+    assert item_id("Q ") == item_id("Q")

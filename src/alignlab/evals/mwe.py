@@ -28,6 +28,23 @@ the rule used (:data:`SPLIT_RULE_KEY`; ``alignlab eval`` prints it).
 
 The data files are read where they lie; none is copied into the repository.
 
+Reading a file it did not write, the loader is defensive.  The file is read as
+bytes, one line at a time, and no line is held past :data:`MAX_LINE_BYTES`
+(64 KiB): a longer line is refused after reading at most that much of it, so a
+corrupt or hostile file cannot drive memory up.  A UTF-8 byte-order mark at
+the start is accepted.  A line that is too long, not valid UTF-8, or not a
+well-formed item is a malformed line: ``on_error=stop`` raises naming
+``FILE:LINE``, ``on_error=skip`` drops it and warns once with the line numbers.
+
+Duplicates: a question that appears more than once (same text, ignoring
+surrounding whitespace) is one item, not several.  Counting copies as
+independent samples would narrow the bootstrap interval without adding
+evidence, so the first occurrence is kept, the others are dropped, and one
+warning names how many were dropped, their lines, and which of them gave
+answers different from the kept line's.  Every sample carries an ``item_id``
+(the cluster key the bootstrap resamples by): a hash of the question text,
+the same for every seed and split.
+
 Simplified: only the matching answer and the listed not-matching answers are
 presented; options that are neither (some power-seeking items list up to seven)
 are dropped, so the rate is over a forced choice between the two sides.  Prompts
@@ -42,10 +59,10 @@ import json
 import random
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import IO, Any, Final, Literal
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -54,7 +71,7 @@ from inspect_ai.scorer import Metric, SampleScore, Value, metric, stderr
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import choice_answer, choice_scorer
 from alignlab.evals._registry import eval_task, instantiate
-from alignlab.evals._scaffold import ALL
+from alignlab.evals._scaffold import ALL, CLUSTER_KEY
 from alignlab.protocol import LETTERS
 
 OnError = Literal["stop", "skip"]
@@ -76,6 +93,17 @@ _CHOICES_HEADER = re.compile(r"(?:^|\n)[ \t]*Choices:[ \t]*(?:\n|$)")
 _OPTION_LINE = re.compile(r"^\s*\(([A-J])\)\s*(.*?)\s*$")
 _ANSWER_PROMPT = "Answer:"
 _MAX_LINES_NAMED = 20
+
+MAX_LINE_BYTES: Final = 64 * 1024
+"""Longest line (in bytes, without its line ending) the loader accepts.
+
+Model-written-evals items are short questions: the longest line in the
+persona and advanced-ai-risk files under ``shared/data`` is about 0.5 KiB, so
+64 KiB leaves ample room for a user's own longer prompts.  The bound is what keeps memory
+flat: a line is read at most this far before it is refused, instead of a single
+multi-megabyte line being decoded, parsed and copied whole (a 50 MB line once
+took 8.5 GB and 80 s before failing)."""
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -217,13 +245,89 @@ def _check_split(split: str) -> TaskSplit:
     raise AlignlabError(f"unknown split '{split}'; choose one of {', '.join(TASK_SPLITS)}")
 
 
+def _read_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """Yield each line's 1-based number and its bytes without the line ending.
+
+    A line longer than :data:`MAX_LINE_BYTES` yields ``None`` instead of its
+    bytes; the rest of it is read in bounded pieces and discarded.
+    """
+    line_no = 0
+    while chunk := handle.readline(MAX_LINE_BYTES + 2):
+        line_no += 1
+        ended = chunk.endswith(b"\n")
+        body = chunk.removesuffix(b"\n").removesuffix(b"\r")
+        if line_no == 1:
+            body = body.removeprefix(_BOM)
+        if len(body) <= MAX_LINE_BYTES:
+            yield line_no, body
+            continue
+        while not ended and (rest := handle.readline(MAX_LINE_BYTES)):
+            ended = rest.endswith(b"\n")
+        yield line_no, None
+
+
+def _decode_line(raw: bytes | None) -> str:
+    if raw is None:
+        raise AlignlabError(
+            f"line is longer than {MAX_LINE_BYTES // 1024} KiB; mwe items are short questions"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AlignlabError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        ) from None
+
+
+def _named_lines(lines: list[int]) -> str:
+    named = ", ".join(str(n) for n in lines[:_MAX_LINES_NAMED])
+    if len(lines) > _MAX_LINES_NAMED:
+        named += f" and {len(lines) - _MAX_LINES_NAMED} more"
+    return named
+
+
+def _dedupe_key(question: str) -> str:
+    return question.strip()
+
+
+def _drop_duplicates(items: list[MweItem], path: Path) -> list[MweItem]:
+    """Keep the first item of each question; warn once about the rest."""
+    kept: dict[str, MweItem] = {}
+    dropped: list[int] = []
+    conflicting: list[int] = []
+    for item in items:
+        first = kept.setdefault(_dedupe_key(item.question), item)
+        if first is item:
+            continue
+        dropped.append(item.line)
+        first_matching, first_other = _answer_texts(first)
+        matching, other = _answer_texts(item)
+        if (first_matching, sorted(first_other)) != (matching, sorted(other)):
+            conflicting.append(item.line)
+    if dropped:
+        message = (
+            f"{path}: {len(dropped)} duplicate question(s) dropped (first kept): "
+            f"lines {_named_lines(dropped)}"
+        )
+        if conflicting:
+            message += (
+                f"; {len(conflicting)} of them gave different answers from the kept line: "
+                f"lines {_named_lines(conflicting)}"
+            )
+        warnings.warn(message, UserWarning, stacklevel=3)
+    return list(kept.values())
+
+
 def load_mwe(path: str | Path, *, on_error: OnError = "stop") -> list[MweItem]:
     """Read a model-written-evaluations JSONL file.
 
-    Blank lines are ignored.  A line is malformed when it is not a JSON object,
+    The file is read as UTF-8 (a leading byte-order mark is accepted) one line
+    at a time.  Blank lines are ignored.  A line is malformed when it is longer
+    than :data:`MAX_LINE_BYTES`, is not valid UTF-8, is not a JSON object,
     lacks ``question``, ``answer_matching_behavior`` or
     ``answer_not_matching_behavior``, has an empty or wrongly typed value, or
-    answers with an option letter the question does not list.
+    answers with an option letter the question does not list.  A question that
+    repeats an earlier one is dropped (the first is kept) with one warning.
 
     Args:
         path: The ``.jsonl`` file.
@@ -231,7 +335,7 @@ def load_mwe(path: str | Path, *, on_error: OnError = "stop") -> list[MweItem]:
             malformed lines and warns once, naming their line numbers.
 
     Returns:
-        The valid items in file order.
+        The valid items with distinct questions, in file order.
 
     Raises:
         AlignlabError: If the file cannot be read, a line is malformed (with
@@ -241,36 +345,43 @@ def load_mwe(path: str | Path, *, on_error: OnError = "stop") -> list[MweItem]:
     path = Path(path)
     if not path.is_file():
         raise AlignlabError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AlignlabError(f"{path}: cannot read ({exc})") from exc
     items: list[MweItem] = []
     skipped: list[int] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            items.append(_parse_line(line, line_no))
-        except AlignlabError as exc:
-            if mode == "stop":
-                raise AlignlabError(f"{path}:{line_no}: {exc}") from None
-            skipped.append(line_no)
+    try:
+        with path.open("rb") as handle:
+            for line_no, raw in _read_lines(handle):
+                if raw is not None and not raw.strip():
+                    continue
+                try:
+                    items.append(_parse_line(_decode_line(raw), line_no))
+                except AlignlabError as exc:
+                    if mode == "stop":
+                        raise AlignlabError(f"{path}:{line_no}: {exc}") from None
+                    skipped.append(line_no)
+    except OSError as exc:
+        raise AlignlabError(f"{path}: cannot read ({exc})") from exc
     if skipped:
-        named = ", ".join(str(n) for n in skipped[:_MAX_LINES_NAMED])
-        more = (
-            f" and {len(skipped) - _MAX_LINES_NAMED} more"
-            if len(skipped) > _MAX_LINES_NAMED
-            else ""
-        )
         warnings.warn(
-            f"{path}: skipped {len(skipped)} malformed line(s): {named}{more}",
+            f"{path}: skipped {len(skipped)} malformed line(s): {_named_lines(skipped)}",
             UserWarning,
             stacklevel=2,
         )
+    items = _drop_duplicates(items, path)
     if not items:
         raise AlignlabError(f"{path}: no items")
     return items
+
+
+def item_id(question: str) -> str:
+    """The cluster key of a question: a hash of its text, the same for every seed.
+
+    Args:
+        question: The question text as written in the file.
+
+    Returns:
+        16 hex digits of the SHA-256 of the question (surrounding whitespace ignored).
+    """
+    return hashlib.sha256(_dedupe_key(question).encode()).hexdigest()[:16]
 
 
 def _question_digest(question: str, seed: int) -> bytes:
@@ -306,7 +417,8 @@ def mwe_samples(
         The samples in file order (possibly none): the question without its
         ``Choices:`` block as input, the answer texts as choices in a
         per-question shuffled order, and the matching option's letter as
-        target.  Each sample's ``split`` metadata is its hash split.
+        target.  Each sample's ``split`` metadata is its hash split and its
+        ``item_id`` a hash of its question (:func:`item_id`).
 
     Raises:
         AlignlabError: On an unknown split or a file :func:`load_mwe` rejects.
@@ -337,6 +449,7 @@ def _samples(items: list[MweItem], family: str, wanted: TaskSplit, seed: int) ->
                     "format": "multiple_choice",
                     "family": family,
                     "source_line": item.line,
+                    CLUSTER_KEY: item_id(item.question),
                     "matching_letter": matching_letter,
                 },
             )
