@@ -1,0 +1,365 @@
+"""The experiment spec: one YAML file describes a whole experiment.
+
+```yaml
+version: 1
+name: demo
+base: smollm2-135m            # or bases: [a, b]
+seeds: [0]
+profile: quick                # quick | full
+methods:
+  - none
+  - sft_control
+  - name: reward_misspecification
+    params: {p: [0.0, 0.5, 1.0]}   # a list is a sweep: three variants
+evals:
+  - name: sycophancy
+    splits: [test, heldout]
+    args: {n_claims: 50}
+  - mistakes
+references: [none, sft_control]  # what every method is compared with
+```
+
+Validation happens in two steps, both before any work: pydantic checks the
+shape (unknown keys, wrong types), then :func:`load_spec` checks the names
+against the registries (methods, their parameters for every sweep point,
+evals, splits, formats, task arguments).  Either way the error is one line
+naming the file, the line and the key.
+
+Sweeps: a list value is a sweep, except for a parameter whose own type is a
+list or tuple (e.g. ``pessimization``'s ``sources``), where a list *of lists*
+is a sweep.  The sweep expands to the cartesian product of its lists.
+
+Profiles set what a run costs: ``quick`` trains every method on a small token
+budget and scores a prefix of every eval (for a first look and for demos);
+``full`` uses the methods' and evals' own defaults.  A method's explicit
+``token_budget`` parameter wins over the profile.
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alignlab._errors import AlignlabError
+from alignlab.yamlfile import line_of, validate_yaml_text
+
+SPEC_VERSION: Final = 1
+"""The spec schema version this alignlab reads."""
+
+ProfileName = Literal["quick", "full"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a budget profile sets."""
+
+    token_budget: int | None
+    """Training tokens per method (None: the shared default)."""
+    eval_limit: int | None
+    """Samples scored per eval cell, the first ones (None: all)."""
+
+
+PROFILES: Final[dict[str, Profile]] = {
+    "quick": Profile(token_budget=2_000, eval_limit=30),
+    "full": Profile(token_budget=None, eval_limit=None),
+}
+"""``quick`` is sized so ``examples/demo.yaml`` runs in minutes on a 2-core CPU."""
+
+DEFAULT_REFERENCES: Final = ("none", "sft_control")
+"""Every method is compared with these (those of them the spec has)."""
+DEFAULT_SPLITS: Final = ("test", "heldout")
+"""Eval splits when an eval entry names none: the reported split and the generalisation one."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MethodEntry(_Strict):
+    """One method of the spec, possibly a sweep over its parameters."""
+
+    name: str
+    """A registered method (``alignlab methods``)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Method and shared training parameters; list values sweep (see the module docstring)."""
+
+
+class EvalEntry(_Strict):
+    """One eval of the spec: which splits and formats, with which task arguments."""
+
+    name: str
+    """A registered eval (``alignlab evals``)."""
+    splits: list[str] = Field(default_factory=lambda: list(DEFAULT_SPLITS), min_length=1)
+    """Splits to score; ``train`` is allowed but methods train on it, so it measures fit."""
+    formats: list[str] | Literal["all"] = "all"
+    """``all`` (one cell with the eval's formats mixed) or a list (one cell per format)."""
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Task arguments (as ``-T key=value``); not ``split`` or ``format``."""
+
+    @field_validator("args")
+    @classmethod
+    def _no_split_or_format(cls, args: dict[str, Any]) -> dict[str, Any]:
+        for reserved in ("split", "format"):
+            if reserved in args:
+                raise ValueError(f"give '{reserved}' as the entry's {reserved}s, not in args")
+        return args
+
+
+class ExperimentSpec(_Strict):
+    """A whole experiment (see the module docstring for the YAML)."""
+
+    version: Literal[1]
+    """Spec schema version."""
+    name: str = Field(min_length=1)
+    """A short name for the run (shown in the report)."""
+    bases: list[str] = Field(min_length=1)
+    """Base model specs (``alignlab models``); ``base:`` is accepted for one."""
+    methods: list[MethodEntry] = Field(min_length=1)
+    """Methods; a bare name is a method with default parameters."""
+    evals: list[EvalEntry] = Field(min_length=1)
+    """Evals; a bare name scores ``test`` and ``heldout``."""
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    """Training seeds; every method variant is trained once per seed."""
+    profile: ProfileName = "quick"
+    """Budget profile (see :data:`PROFILES`)."""
+    references: list[str] = Field(default_factory=lambda: list(DEFAULT_REFERENCES))
+    """Method variants every other variant is compared with (those present in the spec)."""
+    out: str | None = None
+    """Run directory (relative paths are relative to the working directory); the
+    CLI's ``--out`` wins; default ``runs/<name>``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "base" in data:
+            if "bases" in data:
+                raise ValueError("give either 'base' or 'bases', not both")
+            data["bases"] = [data.pop("base")]
+        for key in ("methods", "evals"):
+            if isinstance(data.get(key), list):
+                data[key] = [{"name": v} if isinstance(v, str) else v for v in data[key]]
+        return data
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One point of a method's sweep: what a train cell trains."""
+
+    method: str
+    """Registered method name."""
+    params: dict[str, Any]
+    """Parameters of this point (as given, one value each)."""
+    label: str
+    """``method`` or ``method[k=v,...]`` (the name in tables and reports)."""
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with its source text, its sweep expanded."""
+
+    spec: ExperimentSpec
+    """The validated spec."""
+    text: str
+    """The YAML as written."""
+    path: Path | None
+    """The file it came from."""
+    variants: tuple[Variant, ...]
+    """Every method variant (sweeps expanded), in spec order."""
+
+    @property
+    def profile(self) -> Profile:
+        """The spec's budget profile."""
+        return PROFILES[self.spec.profile]
+
+
+def _is_sequence_type(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_sequence_type(arg) for arg in typing.get_args(annotation))
+    return annotation in (list, tuple, set, frozenset)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def expand_sweep(
+    method: str, params: Mapping[str, Any], field_types: Mapping[str, Any]
+) -> list[Variant]:
+    """The variants a method entry stands for (the cartesian product of its sweeps).
+
+    Args:
+        method: The method name.
+        params: The entry's parameters as written.
+        field_types: Parameter name -> annotation (to tell a sweep from a list-typed value).
+
+    Returns:
+        One variant per point; a parameter that was swept appears in every label.
+    """
+    axes: list[tuple[str, list[Any]]] = []
+    swept: set[str] = set()
+    for key, value in params.items():
+        list_typed = _is_sequence_type(field_types.get(key))
+        is_sweep = isinstance(value, list) and (
+            not list_typed or (bool(value) and all(isinstance(v, list) for v in value))
+        )
+        if is_sweep:
+            swept.add(key)
+            axes.append((key, list(value)))
+        else:
+            axes.append((key, [value]))
+    variants = []
+    for point in itertools.product(*(values for _, values in axes)):
+        chosen = {key: value for (key, _), value in zip(axes, point, strict=True)}
+        shown = {k: v for k, v in chosen.items() if k in swept or not swept}
+        label = method
+        if shown:
+            label += (
+                "[" + ",".join(f"{k}={_format_value(v)}" for k, v in sorted(shown.items())) + "]"
+            )
+        variants.append(Variant(method=method, params=chosen, label=label))
+    return variants
+
+
+class _SpecError(Exception):
+    def __init__(self, location: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+def _check_names(spec: ExperimentSpec) -> tuple[Variant, ...]:
+    """Registry checks; raises _SpecError with the location of the offending key."""
+    from alignlab.evals import check_task_args, get_eval, registered_evals
+    from alignlab.methods import TrainingConfig, registered_methods, split_params
+    from alignlab.models import parse_spec
+
+    for index, base in enumerate(spec.bases):
+        try:
+            parsed = parse_spec(base)
+        except AlignlabError as exc:
+            raise _SpecError(("bases", index), str(exc)) from None
+        if not parsed.is_local or parsed.adapter is not None:
+            raise _SpecError(
+                ("bases", index), f"base '{base}' must be a local model without an adapter"
+            )
+    methods = registered_methods()
+    variants: list[Variant] = []
+    for index, entry in enumerate(spec.methods):
+        if entry.name not in methods:
+            known = ", ".join(methods)
+            raise _SpecError(
+                ("methods", index, "name"), f"unknown method '{entry.name}'; known: {known}"
+            )
+        info = methods[entry.name]
+        field_types = {
+            **{k: f.annotation for k, f in TrainingConfig.model_fields.items()},
+            **{k: f.annotation for k, f in info.config.model_fields.items()},
+        }
+        expanded = expand_sweep(entry.name, entry.params, field_types)
+        if not expanded:
+            raise _SpecError(("methods", index, "params"), "a sweep here expands to no variant")
+        for variant in expanded:
+            try:
+                split_params(info, variant.params)
+            except AlignlabError as exc:
+                raise _SpecError(("methods", index, "params"), str(exc)) from None
+        variants.extend(expanded)
+    labels = [v.label for v in variants]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise _SpecError(("methods",), f"method variant '{duplicates[0]}' appears twice")
+    evals = registered_evals()
+    for index, eval_entry in enumerate(spec.evals):
+        if eval_entry.name not in evals:
+            known = ", ".join(evals)
+            raise _SpecError(
+                ("evals", index, "name"), f"unknown eval '{eval_entry.name}'; known: {known}"
+            )
+        eval_info = get_eval(eval_entry.name)
+        for split_index, split in enumerate(eval_entry.splits):
+            if split not in eval_info.splits:
+                raise _SpecError(
+                    ("evals", index, "splits", split_index),
+                    f"eval '{eval_entry.name}' has no split '{split}'; "
+                    f"its splits: {', '.join(eval_info.splits)}",
+                )
+        if eval_entry.formats != "all":
+            for format_index, fmt in enumerate(eval_entry.formats):
+                if fmt not in eval_info.formats:
+                    raise _SpecError(
+                        ("evals", index, "formats", format_index),
+                        f"eval '{eval_entry.name}' has no format '{fmt}'; its formats: "
+                        f"{', '.join(eval_info.formats)}",
+                    )
+        try:
+            check_task_args(eval_info, {**eval_entry.args, "split": eval_entry.splits[0]})
+        except AlignlabError as exc:
+            raise _SpecError(("evals", index, "args"), str(exc)) from None
+    return tuple(variants)
+
+
+def load_spec_text(text: str, where: str = "spec", path: Path | None = None) -> LoadedSpec:
+    """Validate a spec given as YAML text.
+
+    Args:
+        text: The YAML.
+        where: What to call it in errors (usually the file path).
+        path: The file it came from, if any.
+
+    Returns:
+        The validated spec with its variants.
+
+    Raises:
+        AlignlabError: ``WHERE:LINE: key: problem`` for the first problem found.
+    """
+    spec = validate_yaml_text(text, where, ExperimentSpec)
+    try:
+        variants = _check_names(spec)
+    except _SpecError as exc:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        location = _source_location(text, exc.location)
+        line = line_of(root, location)
+        key = ".".join(str(p) for p in location)
+        at = f"{where}:{line}" if line is not None else where
+        raise AlignlabError(f"{at}: {key}: {exc}") from None
+    return LoadedSpec(spec=spec, text=text, path=path, variants=variants)
+
+
+def _source_location(text: str, location: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Map a location in the validated spec back to the YAML (``base:`` vs ``bases:``)."""
+    raw = yaml.safe_load(text)
+    if location and location[0] == "bases" and isinstance(raw, dict) and "base" in raw:
+        return ("base",)
+    if len(location) >= 3 and location[2] == "name" and isinstance(raw, dict):
+        entries = raw.get(str(location[0]))
+        if isinstance(entries, list) and isinstance(entries[int(location[1])], str):
+            return location[:2]  # a bare name
+    return location
+
+
+def load_spec(path: Path) -> LoadedSpec:
+    """Read and validate a spec file (see :func:`load_spec_text`).
+
+    Raises:
+        AlignlabError: If the file cannot be read or is invalid.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AlignlabError(f"cannot read experiment spec {path}: {exc}") from None
+    return load_spec_text(text, str(path), path)
