@@ -3,12 +3,23 @@
 Why this package exists: Inspect and lm-eval-harness report a metric as a bare
 number (at most with a standard error), and neither compares two models on the
 same samples.  Here a metric comes with a bootstrap confidence interval
-(:func:`bootstrap_ci`), and two models scored on the same samples are compared
-with tests that use the pairing (:func:`paired_bootstrap_diff`,
+(:func:`bootstrap_ci`, :func:`metric_ci`), and two models scored on the same
+samples are compared with tests that use the pairing
+(:func:`paired_bootstrap_diff`, :func:`paired_metric_difference`,
 :func:`mcnemar_exact`), which are far more sensitive than comparing two
-independent intervals.
+independent intervals.  An experiment's family of comparisons is corrected for
+multiple testing (:func:`adjust_p_values`, Benjamini-Hochberg by default),
+seed-to-seed spread is summarised beside the sampling interval
+(:func:`seed_spread`), and :func:`feature_effects` describes which method
+features go with better scores.
 """
 
+from alignlab.analysis._corrections import (
+    CORRECTIONS,
+    DEFAULT_CORRECTION,
+    Correction,
+    adjust_p_values,
+)
 from alignlab.analysis._log_metrics import (
     cluster_key,
     log_metric_estimates,
@@ -16,6 +27,16 @@ from alignlab.analysis._log_metrics import (
     sample_scores,
 )
 from alignlab.analysis._metric_ci import metric_ci
+from alignlab.analysis._paired import (
+    MAX_UNDEFINED_SHARE,
+    SPREAD_METRICS,
+    PairedDifference,
+    log_paired_differences,
+    mcnemar_from_logs,
+    paired_metric_difference,
+)
+from alignlab.analysis._patterns import FEATURE_EFFECT_COLUMNS, feature_effects
+from alignlab.analysis._seeds import SeedSpread, seed_spread
 from alignlab.analysis._stats import (
     Estimate,
     McNemarResult,
@@ -25,14 +46,28 @@ from alignlab.analysis._stats import (
 )
 
 __all__ = [
+    "CORRECTIONS",
+    "DEFAULT_CORRECTION",
+    "FEATURE_EFFECT_COLUMNS",
+    "MAX_UNDEFINED_SHARE",
+    "SPREAD_METRICS",
+    "Correction",
     "Estimate",
     "McNemarResult",
+    "PairedDifference",
+    "SeedSpread",
+    "adjust_p_values",
     "bootstrap_ci",
     "cluster_key",
+    "feature_effects",
     "log_metric_estimates",
+    "log_paired_differences",
     "logged_metrics",
     "mcnemar_exact",
+    "mcnemar_from_logs",
     "metric_ci",
     "paired_bootstrap_diff",
+    "paired_metric_difference",
     "sample_scores",
+    "seed_spread",
 ]
