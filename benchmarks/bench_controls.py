@@ -50,6 +50,7 @@ from alignlab.analysis import log_metric_estimates, mcnemar_exact, paired_bootst
 from alignlab.evals import sycophancy as sycophancy_eval
 from alignlab.evals.sycophancy import agrees_with_claim, sycophancy
 from alignlab.methods import train
+from alignlab.models import DEFAULT_MAX_CONNECTIONS
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
@@ -162,7 +163,7 @@ def main() -> None:
                 model=f"alignlab/smollm2-135m+{args.runs / label}",
                 display="none",
                 log_dir=str(variant_logs),
-                max_connections=512,
+                max_connections=DEFAULT_MAX_CONNECTIONS,
             )
         sided[label] = sided_with_user(log)
         shifts[label] = opinion_shift(log)

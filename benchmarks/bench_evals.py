@@ -33,6 +33,7 @@ from inspect_ai.model import get_model
 
 from alignlab.analysis import log_metric_estimates
 from alignlab.evals import registered_evals
+from alignlab.models import DEFAULT_MAX_CONNECTIONS
 
 RESULTS = Path(__file__).parent / "results"
 MWE_FILE = (
@@ -54,7 +55,7 @@ def run_one(task: Any, model: Any, limit: int, log_dir: str) -> tuple[dict[str, 
         limit=limit,
         display="none",
         log_dir=log_dir,
-        max_connections=512,
+        max_connections=DEFAULT_MAX_CONNECTIONS,
     )
     seconds = time.perf_counter() - started
     if log.status != "success":

@@ -38,7 +38,7 @@ from inspect_ai.solver import generate
 from _machine import matmul_peak_flops
 from alignlab.evals import choice_answer, choice_scorer
 from alignlab.evals.sycophancy import sycophancy_samples
-from alignlab.models import ensure_embedded_weights, load_model
+from alignlab.models import DEFAULT_MAX_CONNECTIONS, ensure_embedded_weights, load_model
 
 N_SAMPLES = 256
 MAX_NEW = 24
@@ -126,11 +126,13 @@ def main() -> None:
         hf = get_model("hf/local", model_path=str(weights_dir), do_sample=False, device="cpu")
         hf_s, _ = timed_eval(generation_task(texts), hf, 32, logs)
         ours_model = get_model(f"alignlab/{weights_dir}")
-        ours_s, ours_tokens = timed_eval(generation_task(texts), ours_model, 512, logs)
+        ours_s, ours_tokens = timed_eval(
+            generation_task(texts), ours_model, DEFAULT_MAX_CONNECTIONS, logs
+        )
         reused = ours_model.api.engine.reused_prefix_tokens  # type: ignore[attr-defined]
         raw_s = raw_generate(weights_dir, texts)
-        choice_s, _ = timed_eval(mc_task("loglik"), ours_model, 512, logs)
-        parse_s, _ = timed_eval(mc_task("generate"), ours_model, 512, logs)
+        choice_s, _ = timed_eval(mc_task("loglik"), ours_model, DEFAULT_MAX_CONNECTIONS, logs)
+        parse_s, _ = timed_eval(mc_task("generate"), ours_model, DEFAULT_MAX_CONNECTIONS, logs)
     peak = max(
         peak, matmul_peak_flops(repeats=10, trials=5)
     )  # again at the end: the machine's load varies

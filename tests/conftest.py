@@ -1,5 +1,9 @@
 """Shared fixtures: the real embedded model's directory and a tiny random Llama.
 
+A session-wide check also makes sure no test leaves a registration behind:
+after the last test, the method and eval registries hold exactly what the
+modules of :mod:`alignlab.methods` and :mod:`alignlab.evals` register.
+
 The tiny model uses the real SmolLM2 tokenizer (so chat templates, EOS and
 option tokenisation are the real thing) with 2 layers of width 64, randomly
 initialised from a fixed seed: fast enough for unit tests, real enough that
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +27,47 @@ TOKENIZER_FILES = (
     "chat_template.jinja",
     "generation_config.json",
 )
+
+
+def _leftover_registrations(package: str, table: str, entry: str) -> list[str]:
+    """What tests left in ``package``'s registry: names from elsewhere, or built-ins removed.
+
+    Built-in means registered by a public module of ``package``; ``table`` is the
+    registry dict in ``package._registry`` and ``entry`` the info field holding
+    the registered function.  Only what is already imported is looked at, so a
+    session that never touched a registry pays nothing.
+    """
+    registry = sys.modules.get(f"{package}._registry")
+    if registry is None:
+        return []
+
+    def builtin(module: str) -> bool:
+        parent, _, leaf = module.rpartition(".")
+        return parent == package and not leaf.startswith("_")
+
+    origins = {
+        name: getattr(info, entry).__module__ for name, info in getattr(registry, table).items()
+    }
+    problems = [
+        f"{name} (from {origin})" for name, origin in origins.items() if not builtin(origin)
+    ]
+    removed = {module for module in sys.modules if builtin(module)} - set(origins.values())
+    problems += [f"{module}'s registration removed" for module in sorted(removed)]
+    return problems
+
+
+@pytest.fixture(scope="session", autouse=True)
+def registries_left_as_found() -> Iterator[None]:
+    """Fails the session if a test registers a method or eval without removing it.
+
+    A test that registers one uses a fixture that unregisters it afterwards
+    (``alignlab.methods.unregister``, ``alignlab.evals.unregister``).
+    """
+    yield
+    leftovers = _leftover_registrations(
+        "alignlab.methods", "_METHODS", "builder"
+    ) + _leftover_registrations("alignlab.evals", "_EVALS", "factory")
+    assert not leftovers, f"registries changed by tests: {', '.join(leftovers)}"
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ the registries afterwards, so no other test sees it.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from types import ModuleType
 import pytest
 from inspect_ai import eval as inspect_eval
 
+from alignlab import AlignlabError, methods
 from alignlab.analysis import log_metric_estimates
 from alignlab.evals import CANARY, get_eval, registered_evals, unregister
 
@@ -159,3 +161,83 @@ def test_toy_eval_is_gone_after_unregister(toy_eval_module: ModuleType) -> None:
     with pytest.raises(LookupError, match="toy_arithmetic"):
         registry_create("task", "toy_arithmetic")
     assert registry_create("task", "alignlab/sycophancy", n_claims=2) is not None  # others stay
+
+
+TOY_METHOD = '''
+"""A toy SFT method: the model learns to greet people by name."""
+
+from alignlab.methods import BuildContext, MethodConfig, SFTExample, method
+
+
+class ToyGreetingConfig(MethodConfig):
+    """Parameters of ``toy_greeting``."""
+
+    greeting: str = "Hello"
+    """The word every reply starts with."""
+
+
+NAMES = ("Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "John")
+
+
+@method(config=ToyGreetingConfig, kind="sft", source="toy")
+def toy_greeting(config: ToyGreetingConfig, context: BuildContext) -> list[SFTExample]:
+    """Replies that greet the user by name."""
+    context.notes.append(f"toy: {len(NAMES)} greetings")
+    return [
+        SFTExample(
+            prompt=({"role": "user", "content": f"Please greet {name}."},),
+            completion=f"{config.greeting}, {name}!",
+        )
+        for name in NAMES
+    ]
+'''
+
+SMALL = {"token_budget": 200, "batch_size": 4}
+
+
+@pytest.fixture()
+def toy_method_module(tmp_path: Path) -> Iterator[ModuleType]:
+    source = tmp_path / "toy_greeting_method.py"
+    source.write_text(textwrap.dedent(TOY_METHOD))
+    module = _import_from(source, "toy_greeting_method")
+    yield module
+    methods.unregister("toy_greeting")
+    sys.modules.pop("toy_greeting_method", None)
+
+
+def test_toy_method_from_one_module_trains_end_to_end(
+    toy_method_module: ModuleType, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    info = methods.get_method("toy_greeting")
+    assert (info.kind, info.source) == ("sft", "toy")
+    assert info.description == "Replies that greet the user by name."
+    out = tmp_path / "run"
+    manifest = methods.train("toy_greeting", str(tiny_model_dir), out, {**SMALL, "greeting": "Hi"})
+    assert methods.read_manifest(out) == manifest
+    assert manifest.method == "toy_greeting" and manifest.params == {"greeting": "Hi"}
+    # the token budget keeps the first examples that fit (here not all of them)
+    assert 0 < manifest.n_examples <= len(toy_method_module.NAMES)
+    assert 0 < manifest.tokens_seen <= 200
+    assert "toy: 8 greetings" in manifest.notes
+    assert manifest.leakage_guard is not None
+    assert set(manifest.leakage_guard.checked) == set(registered_evals()) - {"mwe"}
+    assert (out / "adapter_model.safetensors").is_file()
+    assert (out / "adapter_config.json").is_file()
+
+
+def test_toy_method_is_listed_and_gone_after_unregister(toy_method_module: ModuleType) -> None:
+    from typer.testing import CliRunner
+
+    from alignlab.cli import app
+
+    assert "toy_greeting" in methods.registered_methods()
+    result = CliRunner().invoke(app, ["methods", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {m["name"]: m for m in json.loads(result.stdout)["methods"]}
+    assert [p["name"] for p in listed["toy_greeting"]["parameters"]] == ["greeting"]
+    assert listed["toy_greeting"]["kind"] == "sft"
+    methods.unregister("toy_greeting")
+    assert "toy_greeting" not in methods.registered_methods()
+    with pytest.raises(AlignlabError, match="unknown method 'toy_greeting'"):
+        methods.get_method("toy_greeting")
+    assert "sft_control" in methods.registered_methods()  # others stay

@@ -92,6 +92,8 @@ def test_items_conditions_and_formats() -> None:
 
 def test_few_shot_examples_answer_always_a_only_in_biased_variant() -> None:
     samples = cot_faithfulness_samples("test", 15, format="multiple_choice")
+    conditions = {(s.metadata or {})["condition"] for s in samples}
+    assert {"few_shot_always_a", "few_shot_mixed"} < conditions  # every branch below runs
     for sample in samples:
         answers = re.findall(r"Answer: \(([A-D])\)", _text(sample))
         condition = (sample.metadata or {})["condition"]
@@ -105,7 +107,9 @@ def test_few_shot_examples_answer_always_a_only_in_biased_variant() -> None:
 
 def test_candidate_replies_classify_to_themselves() -> None:
     for split in SPLITS:
-        for sample in cot_faithfulness_samples(split, 60):
+        samples = cot_faithfulness_samples(split, 60)
+        assert {(s.metadata or {})["format"] for s in samples} == set(FORMATS)  # both branches
+        for sample in samples:
             metadata = sample.metadata or {}
             if metadata["format"] == "multiple_choice":
                 assert "reply_patterns" not in metadata
@@ -178,7 +182,10 @@ def test_data_file_loads() -> None:
 
 
 def test_structured_metadata() -> None:
-    for sample in cot_faithfulness_samples("train", 20):
+    samples = cot_faithfulness_samples("train", 20)
+    hint_kinds = {(s.metadata or {})["hint_kind"] for s in samples}
+    assert {"user_suggestion", "authority"} <= hint_kinds  # the shown-hint check below runs
+    for sample in samples:
         metadata = sample.metadata or {}
         condition = metadata["condition"]
         assert metadata["correct_letter"] == sample.target != metadata["hinted_letter"]
@@ -331,6 +338,7 @@ def test_runs_on_local_provider(tiny_model_dir: Path, tmp_path: Path) -> None:
     )
     assert log.status == "success" and log.samples is not None
     assert len(log.samples) == 2 * len(CONDITIONS)
+    assert "none" in {s.metadata["condition"] for s in log.samples}  # early answers checked below
     for sample in log.samples:
         score = next(iter((sample.scores or {}).values()))
         probs = (score.metadata or {})["choice_probs"]

@@ -131,7 +131,9 @@ def test_heldout_templates_absent_elsewhere() -> None:
 
 def test_candidate_replies_classify_to_themselves() -> None:
     for split in ("train", "test", "heldout"):
-        for sample in mistakes_samples(split, 25, formats=("chat", "deployment")):
+        samples = mistakes_samples(split, 25, formats=("chat", "deployment"))
+        assert samples, split
+        for sample in samples:
             patterns = (sample.metadata or {})["reply_patterns"]
             for index, reply in enumerate(sample.choices or []):
                 assert classify_reply(reply, patterns) == index, (sample.id, reply)
@@ -204,13 +206,17 @@ def test_formats_all_expands_and_repeats_collapse() -> None:
 
 def test_train_test_cut_is_the_scaffold_hash() -> None:
     for split in ("train", "test"):
-        for sample in mistakes_samples(split, 40, formats=("chat",)):  # type: ignore[arg-type]
+        samples = mistakes_samples(split, 40, formats=("chat",))  # type: ignore[arg-type]
+        assert samples, split
+        for sample in samples:
             core = str((sample.metadata or {})["item_id"]).split(":", 2)[2]
             assert hash_split(core) == split
 
 
 def test_structured_metadata_matches_the_text() -> None:
-    for sample in mistakes_samples("heldout", 12, formats=("chat",)):
+    samples = mistakes_samples("heldout", 12, formats=("chat",))
+    assert {(s.metadata or {})["condition"] for s in samples} == set(CONDITIONS)  # both branches
+    for sample in samples:
         md = sample.metadata or {}
         assert not isinstance(sample.input, str) and sample.choices is not None
         assert sample.input[0].text == md["question"]

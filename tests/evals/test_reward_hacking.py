@@ -106,7 +106,9 @@ def test_formats_families_and_pairs() -> None:
 
 def test_candidate_replies_classify_to_themselves() -> None:
     for split in SPLITS:
-        for sample in reward_hacking_samples(split, 300):  # type: ignore[arg-type]
+        samples = reward_hacking_samples(split, 300)  # type: ignore[arg-type]
+        assert {_meta(s)["format"] for s in samples} == set(rh.FORMATS)  # both branches run
+        for sample in samples:
             patterns = _meta(sample).get("reply_patterns")
             if _meta(sample)["format"] == "multiple_choice":
                 assert patterns is None

@@ -89,13 +89,16 @@ def test_every_format_family_and_form_present(split: str) -> None:
 
 def test_train_test_cut_is_the_scaffold_hash() -> None:
     for split in ("train", "test"):
-        for sample in say_do_samples(split, 60):  # type: ignore[arg-type]
+        samples = say_do_samples(split, 60)  # type: ignore[arg-type]
+        assert samples, split
+        for sample in samples:
             assert hash_split(str(_md(sample)["content_key"])) == split
 
 
 def test_structured_metadata_matches_the_text() -> None:
     samples = say_do_samples("heldout", 30) + say_do_samples("train", 30)
     keys = ("situation", "request", "aligned_action", "misaligned_action")
+    assert samples
     for stated, revealed in zip(samples[::2], samples[1::2], strict=True):
         assert all(_md(stated)[k] == _md(revealed)[k] for k in keys)
         assert str(_md(stated)["situation"]) in _texts(stated)
@@ -121,7 +124,9 @@ def test_option_order_is_shuffled_per_sample() -> None:
 
 def test_candidate_replies_classify_to_themselves() -> None:
     for split in ("train", "test", "heldout"):
-        for sample in say_do_samples(split, 300):
+        samples = say_do_samples(split, 300)
+        assert {_md(s)["format"] for s in samples} == set(FORMATS)  # both branches run
+        for sample in samples:
             metadata = _md(sample)
             if metadata["format"] == "multiple_choice":
                 assert "reply_patterns" not in metadata

@@ -70,10 +70,11 @@ def test_formats_and_families_rotate() -> None:
 
 def test_candidate_replies_classify_to_themselves() -> None:
     for split in ("train", "heldout"):
-        for sample in sycophancy_samples(split, 30):  # type: ignore[arg-type]
-            patterns = (sample.metadata or {}).get("reply_patterns")
-            if patterns is None:
-                continue
+        samples = sycophancy_samples(split, 30)  # type: ignore[arg-type]
+        with_patterns = [s for s in samples if (s.metadata or {}).get("reply_patterns")]
+        assert with_patterns, split
+        for sample in with_patterns:
+            patterns = (sample.metadata or {})["reply_patterns"]
             assert sample.choices is not None
             for index, reply in enumerate(sample.choices):
                 assert classify_reply(reply, patterns) == index, reply

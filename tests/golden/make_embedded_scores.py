@@ -26,6 +26,7 @@ def embedded_scores(log_dir: str) -> dict[str, Any]:
     from inspect_ai import eval as inspect_eval
 
     from alignlab.evals import registered_evals
+    from alignlab.models import DEFAULT_MAX_CONNECTIONS
 
     out: dict[str, Any] = {}
     for name, info in registered_evals().items():
@@ -38,7 +39,7 @@ def embedded_scores(log_dir: str) -> dict[str, Any]:
             limit=LIMITS.get(name, DEFAULT_LIMIT),
             display="none",
             log_dir=log_dir,
-            max_connections=512,
+            max_connections=DEFAULT_MAX_CONNECTIONS,
         )
         assert log.status == "success", log.error
         answers = {

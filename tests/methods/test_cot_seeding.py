@@ -26,6 +26,7 @@ def _build(**params: object) -> list:  # type: ignore[type-arg]
 
 def test_reasoning_is_derived_from_metadata_and_matches_the_truth() -> None:
     samples = sycophancy_samples("train", 60, seed=3)
+    assert {s.metadata["family"] for s in samples} == {"addition", "facts"}
     for sample in samples:
         check = check_claim(sample)
         assert check.claim_true == sample.metadata["claim_true"]
@@ -43,7 +44,9 @@ def test_reasoning_is_derived_from_metadata_and_matches_the_truth() -> None:
 @pytest.mark.parametrize("placement", ["before", "after"])
 def test_reply_ends_or_starts_with_the_truthful_answer(style: str, placement: str) -> None:
     rng = random.Random(0)
-    for sample in sycophancy_samples("train", 12, seed=1):
+    samples = sycophancy_samples("train", 12, seed=1)
+    assert {s.metadata["format"] for s in samples} == {"multiple_choice", "chat", "deployment"}
+    for sample in samples:
         meta = sample.metadata
         reply = seeded_reply(sample, style, placement, rng)  # type: ignore[arg-type]
         if meta["format"] == "multiple_choice":

@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -5,9 +6,16 @@ import torch
 from safetensors.torch import load_file
 
 from alignlab import AlignlabError
-from alignlab.methods import BuildContext, SFTExample, check_no_leakage, read_manifest, train
+from alignlab.methods import (
+    BuildContext,
+    SFTExample,
+    check_no_leakage,
+    method,
+    read_manifest,
+    train,
+    unregister,
+)
 from alignlab.methods._loophole import did_task, graded_prompts, loophole_reward
-from alignlab.methods._registry import method
 from alignlab.methods.grpo import INOCULATION, GrpoConfig, grpo
 from alignlab.methods.none import NoneConfig
 from alignlab.training import RLData
@@ -35,6 +43,7 @@ def test_loophole_grader_pays_the_exploit_and_the_eval_calls_honest_honest() -> 
 def test_user_approval_grader_pays_siding_with_the_user() -> None:
     items = graded_prompts("sycophancy", 40, seed=0)
     assert len(items) == 40
+    assert any(i.gamed_index != i.honest_index for i in items)  # the user is sometimes wrong
     for item in items:
         assert loophole_reward(item, item.replies[item.gamed_index]) == 1.0
         assert did_task(item, item.replies[item.honest_index])
@@ -65,6 +74,7 @@ def test_builder_adds_inoculation_only_when_asked_and_is_deterministic() -> None
 def test_builder_reward_is_the_loophole_grader() -> None:
     data = grpo(GrpoConfig(), _context())
     items = graded_prompts("reward_hacking", len(data.prompts), seed=0)
+    assert len(items) >= 12
     for index, item in enumerate(items[:12]):
         assert data.reward(index, item.replies[item.gamed_index]) == 1.0
         assert data.task_done is not None
@@ -90,7 +100,6 @@ def test_bad_parameters_are_one_line(
 _SHORT = tuple(({"role": "user", "content": f"Say a word about {w}."},) for w in "abcdefgh")
 
 
-@method(config=NoneConfig, kind="grpo", source="test")
 def _test_grpo_length(config: NoneConfig, context: BuildContext) -> RLData:
     # a reward that varies between samples of a random model, so advantages are non-zero
     return RLData(
@@ -101,13 +110,23 @@ def _test_grpo_length(config: NoneConfig, context: BuildContext) -> RLData:
     )
 
 
+@pytest.fixture()
+def length_method() -> Iterator[str]:
+    """``_test_grpo_length`` registered as a grpo method for one test, then removed."""
+    method(config=NoneConfig, kind="grpo", source="test")(_test_grpo_length)
+    yield _test_grpo_length.__name__
+    unregister(_test_grpo_length.__name__)
+
+
 def _lora_b(directory: Path) -> dict[str, torch.Tensor]:
     weights = load_file(str(directory / "adapter_model.safetensors"))
     return {k: v for k, v in weights.items() if "lora_B" in k}
 
 
-def test_grpo_trains_on_budget_and_is_deterministic(tiny_model_dir: Path, tmp_path: Path) -> None:
-    first = train("_test_grpo_length", str(tiny_model_dir), tmp_path / "a", SMALL)
+def test_grpo_trains_on_budget_and_is_deterministic(
+    length_method: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    first = train(length_method, str(tiny_model_dir), tmp_path / "a", SMALL)
     assert (tmp_path / "a" / "manifest.json").is_file()
     assert not (tmp_path / "a" / "ref").exists()  # TRL's reference adapter is not saved
     # stops after the step that reaches the budget: over it by less than one batch
@@ -116,10 +135,10 @@ def test_grpo_trains_on_budget_and_is_deterministic(tiny_model_dir: Path, tmp_pa
     assert any("mean loophole reward" in note for note in first.notes)
     weights = _lora_b(tmp_path / "a")
     assert any(bool(t.abs().sum() > 0) for t in weights.values())
-    train("_test_grpo_length", str(tiny_model_dir), tmp_path / "b", SMALL)
+    train(length_method, str(tiny_model_dir), tmp_path / "b", SMALL)
     again = _lora_b(tmp_path / "b")
     assert all(torch.equal(weights[k], again[k]) for k in weights)
-    train("_test_grpo_length", str(tiny_model_dir), tmp_path / "c", {**SMALL, "seed": 1})
+    train(length_method, str(tiny_model_dir), tmp_path / "c", {**SMALL, "seed": 1})
     other = _lora_b(tmp_path / "c")
     assert not all(torch.equal(weights[k], other[k]) for k in weights)
 

@@ -7,6 +7,7 @@ from inspect_ai.scorer import includes
 from inspect_ai.solver import generate
 
 from alignlab.evals.sycophancy import sycophancy
+from alignlab.models import DEFAULT_MAX_CONNECTIONS
 
 
 def test_generate_sets_usage_and_batches(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -14,7 +15,12 @@ def test_generate_sets_usage_and_batches(tiny_model_dir: Path, tmp_path: Path) -
     samples = [Sample(input=f"Say something about {i}.", target="x") for i in range(20)]
     task = Task(dataset=samples, solver=generate(), scorer=includes())
     [log] = eval(
-        task, model=model, max_tokens=5, max_connections=512, display="none", log_dir=str(tmp_path)
+        task,
+        model=model,
+        max_tokens=5,
+        max_connections=DEFAULT_MAX_CONNECTIONS,
+        display="none",
+        log_dir=str(tmp_path),
     )
     assert log.status == "success"
     assert log.samples is not None and len(log.samples) == 20
@@ -31,7 +37,7 @@ def test_choice_scoring_exposes_probabilities(tiny_model_dir: Path, tmp_path: Pa
     [log] = eval(
         sycophancy(n_claims=4),
         model=f"alignlab/{tiny_model_dir}",
-        max_connections=512,
+        max_connections=DEFAULT_MAX_CONNECTIONS,
         display="none",
         log_dir=str(tmp_path),
     )

@@ -126,9 +126,10 @@ def test_imports_run_methods_to_training_to_evals() -> None:
     import alignlab.methods
     import alignlab.training
 
-    training_dir = Path(alignlab.training.__file__).parent
-    for path in training_dir.glob("*.py"):
+    training_files = list(Path(alignlab.training.__file__).parent.glob("*.py"))
+    methods_files = list(Path(alignlab.methods.__file__).parent.glob("*.py"))
+    assert training_files and methods_files
+    for path in training_files:
         assert not any(n.startswith("alignlab.methods") for n in _imports(path)), path.name
-    methods_dir = Path(alignlab.methods.__file__).parent
-    for path in methods_dir.glob("*.py"):
+    for path in methods_files:
         assert not any(n.startswith("alignlab.training.") for n in _imports(path)), path.name

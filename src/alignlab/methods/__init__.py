@@ -17,6 +17,7 @@ from alignlab.methods._registry import (
     get_method,
     method,
     registered_methods,
+    unregister,
 )
 from alignlab.methods._train import read_manifest, split_params, train, validate_request
 from alignlab.training import (
@@ -49,5 +50,6 @@ __all__ = [
     "registered_methods",
     "split_params",
     "train",
+    "unregister",
     "validate_request",
 ]

@@ -116,6 +116,18 @@ def method(
     return register
 
 
+def unregister(name: str) -> None:
+    """Remove a method from the registry.
+
+    For tests and notebooks that register a toy method: after this,
+    ``registered_methods()``, ``alignlab methods`` and ``alignlab train`` no
+    longer see it.  Removing a name that is not registered does nothing.  A
+    built-in method removed this way comes back only in a new process (its
+    module is already imported).
+    """
+    _METHODS.pop(name, None)
+
+
 def registered_methods() -> dict[str, MethodInfo]:
     """Every method in :mod:`alignlab.methods`, importing the modules on first call.
 

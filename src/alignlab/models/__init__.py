@@ -8,11 +8,16 @@ Public names:
 - :data:`EMBEDDED_MODELS`, :data:`DEFAULT_MODEL`: models that ship in wheels.
 - :data:`DEFAULT_MAX_CONNECTIONS`: samples Inspect may send the local provider
   at once (imported on first access: the provider module imports Inspect).
+- :data:`DEFAULT_MAX_BATCH_SIZE`, :data:`DEFAULT_MAX_BATCH_TOKENS`: the
+  engine's batch limits (the provider's ``max_batch_size`` and
+  ``max_batch_tokens`` model args default to them).
 """
 
 from typing import TYPE_CHECKING, Any
 
 from alignlab.models._engine import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
     ChoiceRequest,
     ChoiceResult,
     Engine,
@@ -27,6 +32,7 @@ from alignlab.models._load import (
     is_available_offline,
     load_model,
     read_adapter_base,
+    weights_sha256,
 )
 from alignlab.models._spec import (
     DEFAULT_MODEL,
@@ -42,6 +48,8 @@ if TYPE_CHECKING:
     from alignlab.models._provider import DEFAULT_MAX_CONNECTIONS
 
 __all__ = [
+    "DEFAULT_MAX_BATCH_SIZE",
+    "DEFAULT_MAX_BATCH_TOKENS",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MODEL",
     "EMBEDDED_MODELS",
@@ -62,6 +70,7 @@ __all__ = [
     "load_model",
     "parse_spec",
     "read_adapter_base",
+    "weights_sha256",
 ]
 
 
