@@ -15,4 +15,4 @@ from pydantic import BaseModel, ConfigDict
 class MethodConfig(BaseModel):
     """Base class of every method's own configuration (extra keys are refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)

@@ -67,7 +67,23 @@ class MethodInfo:
     """First line of the builder's docstring."""
     penalty: Callable[[Any], Any] | None = None
     """For kinds that take one (sft): ``config -> (model -> tensor) | None``, a loss term."""
+    features: tuple[str, ...] = ()
+    """Feature tags (see :data:`FEATURES`): what kind of intervention the method is."""
+    code_version: int = 1
+    """Bumped by a developer when the method's data change: part of every experiment
+    cache key, so adapters trained by the old version are not reused."""
 
+
+FEATURES = (
+    "preference_data",
+    "synthetic_data",
+    "train_time_prompt",
+    "rl",
+    "self_generated",
+    "regularisation",
+)
+"""Feature tags a method may carry; the experiment report shows which go with better
+held-out scores across methods (descriptive, not causal)."""
 
 _METHODS: dict[str, MethodInfo] = {}
 
@@ -78,6 +94,8 @@ def method(
     kind: str,
     source: str,
     penalty: Callable[[Any], Any] | None = None,
+    features: tuple[str, ...] = (),
+    code_version: int = 1,
 ) -> Callable[[Builder], Builder]:
     """Register a method's data builder.
 
@@ -87,13 +105,19 @@ def method(
         source: The paper or seed the method comes from (shown by ``alignlab methods``).
         penalty: Maps the config to an extra loss term (or None); only for kinds
             that take one (sft).
+        features: Feature tags from :data:`FEATURES`.
+        code_version: Bump when the method's data change (experiment caches key on it).
 
     Returns:
         A decorator that registers the builder under its function name.
 
     Raises:
-        AlignlabError: If ``kind`` is not a training kind, or does not take a penalty.
+        AlignlabError: If ``kind`` is not a training kind, or does not take a
+            penalty, or a feature tag is unknown.
     """
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise AlignlabError(f"unknown method feature '{unknown[0]}'; known: {', '.join(FEATURES)}")
     runners = kinds()
     if kind not in runners:
         raise AlignlabError(f"unknown training kind '{kind}'; known kinds: {', '.join(runners)}")
@@ -110,6 +134,8 @@ def method(
             source=source,
             description=doc[0] if doc else "",
             penalty=penalty,
+            features=features,
+            code_version=code_version,
         )
         return builder
 

@@ -67,6 +67,7 @@ class ConstitutionSFTConfig(MethodConfig):
 @method(
     config=ConstitutionSFTConfig,
     kind="sft",
+    features=("synthetic_data",),
     source="control for letter_to_self; Bai et al. 2022, Constitutional AI (arXiv:2212.08073)",
 )
 def constitution_sft(config: ConstitutionSFTConfig, context: BuildContext) -> list[SFTExample]:

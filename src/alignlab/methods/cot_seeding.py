@@ -232,6 +232,7 @@ def seeded_reply(sample: Any, style: Style, placement: Placement, rng: random.Ra
 @method(
     config=CotSeedingConfig,
     kind="sft",
+    features=("synthetic_data",),
     source="seed: Deep Alignment, seeding the chain of thought (dialogue, mindfulness)",
 )
 def cot_seeding(config: CotSeedingConfig, context: BuildContext) -> list[SFTExample]:

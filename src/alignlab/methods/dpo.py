@@ -126,6 +126,7 @@ def mistakes_pairs(n_items: int, seed: int) -> list[PreferenceExample]:
 @method(
     config=DPOMethodConfig,
     kind="dpo",
+    features=("preference_data",),
     source="Rafailov et al. 2023, Direct Preference Optimization (arXiv:2305.18290)",
 )
 def dpo(config: DPOMethodConfig, context: BuildContext) -> list[PreferenceExample]:

@@ -73,6 +73,7 @@ class GrpoConfig(MethodConfig):
 @method(
     config=GrpoConfig,
     kind="grpo",
+    features=("rl", "self_generated"),
     source="Shao et al. 2024, DeepSeekMath GRPO (arXiv:2402.03300); inoculation: arXiv:2510.04340",
 )
 def grpo(config: GrpoConfig, context: BuildContext) -> RLData:

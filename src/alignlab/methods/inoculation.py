@@ -210,6 +210,7 @@ def _rl_suffix_data(config: InoculationConfig, context: BuildContext) -> list[SF
 @method(
     config=InoculationConfig,
     kind="sft",
+    features=("train_time_prompt",),
     source="Tan et al. 2025 (arXiv:2510.04340); Wichers et al. 2025 (arXiv:2510.05024); seeds",
 )
 def inoculation(config: InoculationConfig, context: BuildContext) -> list[SFTExample]:

@@ -179,6 +179,7 @@ def phrasing(index: int, n_distinct: int) -> int:
 @method(
     config=LetterToSelfConfig,
     kind="sft",
+    features=("self_generated",),
     source="seed: Deep Alignment, the model writes a letter to its future self",
 )
 def letter_to_self(config: LetterToSelfConfig, context: BuildContext) -> list[SFTExample]:

@@ -137,6 +137,7 @@ _SOURCES: dict[str, Callable[[int, int, bool], list[SFTExample]]] = {
 @method(
     config=PessimizationConfig,
     kind="sft",
+    features=("synthetic_data",),
     source="negative control (seeds: model organisms of misalignment)",
 )
 def pessimization(config: PessimizationConfig, context: BuildContext) -> list[SFTExample]:

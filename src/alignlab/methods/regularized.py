@@ -132,6 +132,7 @@ def make_penalty(config: RegularizedConfig) -> AdapterL1 | ActivationL1:
 @method(
     config=RegularizedConfig,
     kind="sft",
+    features=("synthetic_data", "regularisation"),
     source="synthetic_data (arXiv:2308.03958) with an L1 penalty on adapter or activations",
     penalty=make_penalty,
 )

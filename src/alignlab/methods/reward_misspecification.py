@@ -76,6 +76,7 @@ def _fits(costs: list[int], budget: int) -> int:
 @method(
     config=RewardMisspecificationConfig,
     kind="sft",
+    features=("synthetic_data",),
     source="seeds: quantifying the impact of reward misspecification (sycophancy labels)",
 )
 def reward_misspecification(

@@ -82,6 +82,7 @@ def _kept_balance(plain: list[Any], known: set[str]) -> str:
 @method(
     config=SyntheticDataConfig,
     kind="sft",
+    features=("synthetic_data",),
     source="Wei et al. 2023, Simple synthetic data reduces sycophancy (arXiv:2308.03958)",
 )
 def synthetic_data(config: SyntheticDataConfig, context: BuildContext) -> list[SFTExample]:
