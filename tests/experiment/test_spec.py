@@ -39,7 +39,7 @@ def test_good_spec_expands_sweeps_and_keeps_list_typed_values() -> None:
         "none",
         "reward_misspecification[p=0.0]",
         "reward_misspecification[p=0.5]",
-        "pessimization[sources=[sycophancy]]",
+        "pessimization",
     ]
     assert loaded.variants[3].params == {"sources": ["sycophancy"]}
     assert loaded.spec.bases == ["smollm2-135m"]
@@ -105,3 +105,17 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
 def test_duplicate_variant_is_refused() -> None:
     with pytest.raises(AlignlabError, match="method variant 'none' appears twice"):
         load_spec_text(GOOD.replace("  - none\n", "  - none\n  - none\n"), "s")
+
+
+def test_labels_name_two_unswept_variants_of_one_method() -> None:
+    text = GOOD.replace(
+        "  - none\n",
+        "  - none\n  - {name: sft_control, label: chores_short, params: {token_budget: 500}}\n"
+        "  - {name: sft_control, label: chores_long, params: {token_budget: [900, 1200]}}\n",
+    )
+    labels = [v.label for v in load_spec_text(text, "s").variants]
+    assert labels[1:4] == [
+        "chores_short",
+        "chores_long[token_budget=900]",
+        "chores_long[token_budget=1200]",
+    ]

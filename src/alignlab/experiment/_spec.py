@@ -90,6 +90,9 @@ class MethodEntry(_Strict):
     """A registered method (``alignlab methods``)."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Method and shared training parameters; list values sweep (see the module docstring)."""
+    label: str | None = Field(default=None, min_length=1)
+    """Name of the variant in tables (default: the method's name); swept parameters are
+    appended as ``label[k=v]``.  Needed when one method appears twice unswept."""
 
 
 class EvalEntry(_Strict):
@@ -199,7 +202,10 @@ def _format_value(value: Any) -> str:
 
 
 def expand_sweep(
-    method: str, params: Mapping[str, Any], field_types: Mapping[str, Any]
+    method: str,
+    params: Mapping[str, Any],
+    field_types: Mapping[str, Any],
+    label: str | None = None,
 ) -> list[Variant]:
     """The variants a method entry stands for (the cartesian product of its sweeps).
 
@@ -207,9 +213,10 @@ def expand_sweep(
         method: The method name.
         params: The entry's parameters as written.
         field_types: Parameter name -> annotation (to tell a sweep from a list-typed value).
+        label: The variant's base name (default: the method's name).
 
     Returns:
-        One variant per point; a parameter that was swept appears in every label.
+        One variant per point; the swept parameters (only those) appear in its label.
     """
     axes: list[tuple[str, list[Any]]] = []
     swept: set[str] = set()
@@ -226,13 +233,11 @@ def expand_sweep(
     variants = []
     for point in itertools.product(*(values for _, values in axes)):
         chosen = {key: value for (key, _), value in zip(axes, point, strict=True)}
-        shown = {k: v for k, v in chosen.items() if k in swept or not swept}
-        label = method
+        shown = sorted((k, v) for k, v in chosen.items() if k in swept)
+        name = label or method
         if shown:
-            label += (
-                "[" + ",".join(f"{k}={_format_value(v)}" for k, v in sorted(shown.items())) + "]"
-            )
-        variants.append(Variant(method=method, params=chosen, label=label))
+            name += "[" + ",".join(f"{k}={_format_value(v)}" for k, v in shown) + "]"
+        variants.append(Variant(method=method, params=chosen, label=name))
     return variants
 
 
@@ -270,7 +275,7 @@ def _check_names(spec: ExperimentSpec) -> tuple[Variant, ...]:
             **{k: f.annotation for k, f in TrainingConfig.model_fields.items()},
             **{k: f.annotation for k, f in info.config.model_fields.items()},
         }
-        expanded = expand_sweep(entry.name, entry.params, field_types)
+        expanded = expand_sweep(entry.name, entry.params, field_types, entry.label)
         if not expanded:
             raise _SpecError(("methods", index, "params"), "a sweep here expands to no variant")
         for variant in expanded:
@@ -282,7 +287,10 @@ def _check_names(spec: ExperimentSpec) -> tuple[Variant, ...]:
     labels = [v.label for v in variants]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
-        raise _SpecError(("methods",), f"method variant '{duplicates[0]}' appears twice")
+        raise _SpecError(
+            ("methods",),
+            f"method variant '{duplicates[0]}' appears twice; give one of them a 'label'",
+        )
     evals = registered_evals()
     for index, eval_entry in enumerate(spec.evals):
         if eval_entry.name not in evals:
