@@ -82,7 +82,10 @@ def verify_hashes(directory: Path, expected: Mapping[str, str]) -> None:
     for relative, digest in sorted(expected.items()):
         path = directory / relative
         if not path.is_file():
-            raise AlignlabError(f"{path} is missing (the manifest in {directory} lists it)")
+            raise AlignlabError(
+                f"{path} is missing (the manifest in {directory} lists it); "
+                "delete the directory and rerun"
+            )
         if sha256_file(path) != digest:
             raise AlignlabError(
                 f"{path} was changed or truncated after the run finished "
@@ -90,7 +93,8 @@ def verify_hashes(directory: Path, expected: Mapping[str, str]) -> None:
             )
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory entry (a rename into it) to disk, where the file system allows."""
     with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
         fd = os.open(directory, os.O_RDONLY)
         try:
@@ -120,7 +124,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def pid_alive(pid: int) -> bool:
@@ -254,6 +258,7 @@ __all__ = [
     "RunLock",
     "atomic_write_text",
     "file_hashes",
+    "fsync_dir",
     "lock_path",
     "pid_alive",
     "remove_stale_scratch",

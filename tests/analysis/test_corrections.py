@@ -50,7 +50,7 @@ def test_bad_input() -> None:
 
 
 def test_default_is_what_comparison_records_say() -> None:
-    from alignlab.experiment._records import ComparisonRecord
+    from alignlab.experiment import ComparisonRecord
 
     assert ComparisonRecord.model_fields["correction"].default == DEFAULT_CORRECTION
 

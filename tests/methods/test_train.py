@@ -1,4 +1,5 @@
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from alignlab.methods import (
     read_manifest,
     registered_methods,
     train,
+    unregister,
 )
 
 SMALL = {"token_budget": 300, "batch_size": 4}
@@ -84,11 +86,21 @@ def test_rerun_into_same_dir_is_a_no_op_but_other_run_is_refused(
         train("sft_control", str(tiny_model_dir), control_run, {**SMALL, "seed": 5})
 
 
-def test_unfinished_dir_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_our_unfinished_run_is_replaced(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # what an older alignlab left when killed between moving the adapter and the manifest
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "adapter_model.safetensors").write_bytes(b"x")
-    with pytest.raises(AlignlabError, match="no manifest"):
+    manifest = train("sft_control", str(tiny_model_dir), tmp_path / "half", SMALL)
+    assert read_manifest(tmp_path / "half") == manifest
+    assert (tmp_path / "half" / "adapter_model.safetensors").stat().st_size > 1
+
+
+def test_dir_with_files_we_did_not_write_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "notes.txt").write_text("mine")
+    with pytest.raises(AlignlabError, match=r"no manifest.*'notes\.txt'.*delete the directory"):
         train("sft_control", str(tiny_model_dir), tmp_path / "half", SMALL)
+    assert (tmp_path / "half" / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +135,6 @@ def _nan_penalty(config: _NanConfig) -> object:
     return lambda model: torch.tensor(float("nan"))
 
 
-@method(config=_NanConfig, kind="sft", source="test", penalty=_nan_penalty)
 def _test_nan(config: _NanConfig, context: BuildContext) -> list[SFTExample]:
     return [
         SFTExample(prompt=({"role": "user", "content": f"Say {i}."},), completion=f"{i}")
@@ -131,9 +142,19 @@ def _test_nan(config: _NanConfig, context: BuildContext) -> list[SFTExample]:
     ]
 
 
-def test_nan_loss_stops_with_step_and_leaves_nothing(tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture()
+def nan_method() -> Iterator[str]:
+    """``_test_nan`` registered as an sft method with a nan penalty for one test, then removed."""
+    method(config=_NanConfig, kind="sft", source="test", penalty=_nan_penalty)(_test_nan)
+    yield _test_nan.__name__
+    unregister(_test_nan.__name__)
+
+
+def test_nan_loss_stops_with_step_and_leaves_nothing(
+    nan_method: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     with pytest.raises(AlignlabError, match="loss became nan at step 1"):
-        train("_test_nan", str(tiny_model_dir), tmp_path / "out", SMALL)
+        train(nan_method, str(tiny_model_dir), tmp_path / "out", SMALL)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out.partial-*"))
 
@@ -147,9 +168,9 @@ def test_leakage_guard_refuses_test_and_heldout_prompts() -> None:
         leaked = SFTExample(
             prompt=({"role": "user", "content": str(sample.input)},), completion="A"
         )
-        if isinstance(sample.input, str):
-            with pytest.raises(AlignlabError, match="test/heldout eval prompt"):
-                check_no_leakage([leaked])
+        assert isinstance(sample.input, str), sample.id  # the prompt above is the whole input
+        with pytest.raises(AlignlabError, match="test/heldout eval prompt"):
+            check_no_leakage([leaked])
     canary = SFTExample(prompt=({"role": "user", "content": f"hi {CANARY}"},), completion="A")
     with pytest.raises(AlignlabError, match="canary"):
         check_no_leakage([canary])
@@ -166,7 +187,9 @@ def test_leakage_guard_catches_test_items_rendered_as_training_data(name: str) -
 
     info = registered_evals()[name]
     for split in ("test", "heldout"):
-        for sample in list(info.factory(split=split).dataset)[:8]:
+        samples = list(info.factory(split=split).dataset)[:8]
+        assert samples, split
+        for sample in samples:
             # what a method would build if the split check were bypassed
             disguised = sample.model_copy(
                 update={"metadata": {**sample.metadata, "split": "train"}}
@@ -178,7 +201,7 @@ def test_leakage_guard_catches_test_items_rendered_as_training_data(name: str) -
 
 def test_every_method_builds_train_only_data(tiny_model_dir: Path) -> None:
     for name, info in registered_methods().items():
-        if info.kind not in ("sft", "dpo") or name.startswith("_test"):
+        if info.kind not in ("sft", "dpo"):
             continue
         context = BuildContext(seed=0, token_budget=2000, base_spec=str(tiny_model_dir))
         data = info.builder(info.config(), context)
@@ -188,7 +211,10 @@ def test_every_method_builds_train_only_data(tiny_model_dir: Path) -> None:
 
 def test_manifest_is_json_with_version(control_run: Path) -> None:
     raw = json.loads((control_run / "manifest.json").read_text())
-    assert raw["version"] == 1 and raw["training"]["token_budget"] == 300
+    assert raw["version"] == 2 and raw["training"]["token_budget"] == 300
+    assert raw["device"] == "cpu" and len(raw["base_weights_sha256"]) == 64
+    files = {p.name for p in control_run.iterdir()} - {"manifest.json"}
+    assert set(raw["files"]) == files and "adapter_model.safetensors" in files
 
 
 def test_manifest_says_which_evals_the_guard_checked_and_skipped(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from alignlab.experiment._records import (
+from alignlab.experiment import (
     CellRecord,
     CellState,
     ComparisonRecord,

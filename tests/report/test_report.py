@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from alignlab._errors import AlignlabError
-from alignlab.experiment._records import RunRecord
+from alignlab.experiment import RunRecord
 from alignlab.report import build_report, write_report
 from alignlab.report._format import DASH, interval, num, p_value
 from tests.report._records import (

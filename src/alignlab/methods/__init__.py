@@ -19,7 +19,13 @@ from alignlab.methods._registry import (
     registered_methods,
     unregister,
 )
-from alignlab.methods._train import read_manifest, split_params, train, validate_request
+from alignlab.methods._train import (
+    read_manifest,
+    split_params,
+    train,
+    validate_request,
+    verify_run,
+)
 from alignlab.training import (
     GuardReport,
     LossPoint,
@@ -52,4 +58,5 @@ __all__ = [
     "train",
     "unregister",
     "validate_request",
+    "verify_run",
 ]

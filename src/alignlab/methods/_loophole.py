@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import classify_reply
+from alignlab.evals import classify_reply
 from alignlab.methods._evaldata import prompt_messages
 from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
 from alignlab.training import Message

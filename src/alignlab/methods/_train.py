@@ -5,31 +5,65 @@ method: the data goes to :func:`alignlab.training.run`, which guards it
 against leakage and trains it with the method's kind, with the same LoRA
 shape, seed, budget and CPU-tuned trainer arguments for every method.
 The output directory gets ``adapter_model.safetensors``, ``adapter_config.json``
-and ``manifest.json``; the adapter is written to a scratch directory next to
-it and moved in, and the manifest is written last with an atomic rename, so a
-directory without a manifest is never a finished run.
+and ``manifest.json``, and it appears complete at once or not at all:
+
+- the whole run holds :class:`~alignlab.files.RunLock` on the output directory,
+  so a second writer is refused in one line naming the holder;
+- adapter and manifest (which records every file's SHA-256) are written into a
+  PID-named scratch directory next to the output, which is renamed into place
+  last; on any exception (KeyboardInterrupt, SystemExit and, while training,
+  SIGTERM included) the scratch directory is removed, and one a killed process
+  left behind is removed by the next run;
+- an output directory that is empty or holds only our unfinished run (adapter
+  files, no manifest) is replaced; one holding a different finished run, or
+  files alignlab did not write, is refused;
+- rerunning a finished run verifies its files against the manifest, and
+  non-finite adapter weights are never written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib.metadata
 import json
+import logging
 import os
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from alignlab._errors import AlignlabError
+from alignlab.files import (
+    RunLock,
+    atomic_write_text,
+    file_hashes,
+    fsync_dir,
+    remove_stale_scratch,
+    scratch_dir,
+    verify_hashes,
+)
 from alignlab.methods._config import MethodConfig
 from alignlab.methods._registry import BuildContext, MethodInfo, get_method
-from alignlab.training import Manifest, StepCallback, TrainingConfig, run
+from alignlab.training import MANIFEST_VERSION, Manifest, StepCallback, TrainingConfig, run
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_FILES = frozenset({ADAPTER_WEIGHTS, "adapter_config.json", "README.md"})
+"""What ``save_pretrained`` writes: an output directory holding only these (and no
+manifest) is an unfinished run of ours, which the next run replaces."""
+TRAINER_DIR = ".trainer"
+"""The trainer's working directory inside the scratch directory (removed before publishing)."""
 
 
 def _one_line(exc: ValidationError, where: str) -> AlignlabError:
@@ -116,27 +150,118 @@ def read_manifest(directory: Path) -> Manifest | None:
         raise AlignlabError(f"{path} is not a valid alignlab manifest: {message}") from None
 
 
+def verify_run(directory: Path, manifest: Manifest) -> None:
+    """Check that the files of a finished run are the ones its manifest vouches for.
+
+    A version-1 manifest recorded no hashes: its run is accepted unverified.
+
+    Raises:
+        AlignlabError: Naming the first missing, truncated or changed file.
+    """
+    if manifest.version < 2:
+        logger.warning("%s was written by an older alignlab: its files are not verified", directory)
+        return
+    if not manifest.files:
+        raise AlignlabError(
+            f"{directory / MANIFEST} lists no files; delete the directory and rerun"
+        )
+    verify_hashes(directory, manifest.files)
+
+
+def _foreign_entry(out: Path) -> Path | None:
+    """The first entry of ``out`` that an unfinished run of ours would not hold."""
+    for entry in sorted(out.iterdir()):
+        ours = entry.name in ADAPTER_FILES or entry.name.startswith(f".{MANIFEST}.tmp-")
+        if not (ours and entry.is_file() and not entry.is_symlink()):
+            return entry
+    return None
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse an output directory that holds something other than our unfinished run."""
+    foreign = _foreign_entry(out)
+    if foreign is not None:
+        raise AlignlabError(
+            f"{out} is not empty and has no manifest, and holds '{foreign.name}', which "
+            "alignlab did not write; delete the directory or choose another --out"
+        )
+
+
 def _check_out_dir(
     out: Path, info: MethodInfo, config: MethodConfig, training: TrainingConfig, base: str
 ) -> Manifest | None:
-    if not out.exists():
+    if not out.exists() and not out.is_symlink():
         return None
-    if not out.is_dir():
+    if not out.is_dir() or out.is_symlink():
         raise AlignlabError(f"output path {out} exists and is not a directory")
     existing = read_manifest(out)
     if existing is not None:
         if _same_run(existing, info, config, training, base):
+            verify_run(out, existing)
             return existing
         raise AlignlabError(
             f"{out} already holds a different run ({existing.method} on {existing.base}, "
             f"seed {existing.seed}); choose another --out or delete it"
         )
-    if any(out.iterdir()):
-        raise AlignlabError(
-            f"{out} is not empty and has no manifest (an unfinished run?); delete it or choose "
-            "another --out"
-        )
+    _check_replaceable(out)  # empty, or our unfinished run: replaced when this one finishes
     return None
+
+
+def _check_finite(adapter_dir: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    for name, tensor in load_file(str(adapter_dir / ADAPTER_WEIGHTS)).items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise AlignlabError(
+                f"training produced NaN or infinite adapter weights ({name}); nothing was "
+                "written (try a lower learning_rate)"
+            )
+
+
+def _fsync_files(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _publish(scratch: Path, out: Path) -> None:
+    """Rename the finished ``scratch`` to ``out``, replacing an empty or unfinished ``out``."""
+    _fsync_files(scratch)
+    fsync_dir(scratch)
+    if out.exists():
+        _check_replaceable(out)  # again: only we write to ``out``, but a user might
+        shutil.rmtree(out)
+    os.rename(scratch, out)
+    fsync_dir(out.parent)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit(143)`` so that cleanup runs (unless already handled).
+
+    Only in the main thread and only while nobody else handles SIGTERM: by
+    default it kills Python without running ``finally`` blocks.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def validate_request(
@@ -179,7 +304,9 @@ def train(
 ) -> Manifest:
     """Train ``method_name`` on ``base`` and write the adapter and manifest to ``out``.
 
-    If ``out`` already holds the same finished run, it is returned untouched.
+    If ``out`` already holds the same finished run, its files are verified
+    against its manifest and it is returned untouched.  ``out`` appears
+    complete (adapter and manifest) at once, or not at all.
 
     Args:
         method_name: A registered method.
@@ -192,14 +319,43 @@ def train(
         The manifest.
 
     Raises:
-        AlignlabError: On bad input, a base that cannot be trained, leakage, or NaN loss.
+        AlignlabError: On bad input, a base that cannot be trained, leakage, NaN loss
+            or weights, another process writing ``out``, an ``out`` that holds
+            something else or a finished run whose files changed, or a full disk.
     """
-    from alignlab.models._load import load_model
-
     info, config, training = validate_request(method_name, base, params or {})
-    done = _check_out_dir(out, info, config, training, base)
-    if done is not None:
-        return done
+    with RunLock(out), _sigterm_raises():
+        remove_stale_scratch(out)
+        done = _check_out_dir(out, info, config, training, base)
+        if done is not None:
+            return done
+        scratch = scratch_dir(out)
+        try:
+            manifest = _train_into(scratch, info, config, training, base, on_step)
+            _publish(scratch, out)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise AlignlabError(
+                    f"cannot write {out}: {exc.strerror or exc}; nothing was written "
+                    "(free some space and rerun)"
+                ) from None
+            raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # gone already if published
+    return manifest
+
+
+def _train_into(
+    scratch: Path,
+    info: MethodInfo,
+    config: MethodConfig,
+    training: TrainingConfig,
+    base: str,
+    on_step: StepCallback | None,
+) -> Manifest:
+    """Train and write adapter plus manifest into ``scratch`` (nothing else)."""
+    from alignlab.models import load_model, weights_sha256
+
     if training.threads is not None:
         import torch
 
@@ -210,45 +366,42 @@ def train(
         raise AlignlabError(f"cannot train '{base}': its weights are not in a local directory")
     context = BuildContext(seed=training.seed, token_budget=training.token_budget, base_spec=base)
     data = info.builder(config, context)
-    scratch = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    try:
-        outcome = run(
-            info.kind,
-            data,
-            base_weights=loaded.weights_dir,
-            tokenizer=loaded.tokenizer,
-            training=training,
-            workdir=scratch,
-            adapter_dir=scratch / "adapter",
-            on_step=on_step,
-            penalty=info.penalty(config) if info.penalty is not None else None,
-            source=f"method '{info.name}'",
-        )
-        manifest = Manifest(
-            method=info.name,
-            params=_dump(config),
-            training=training,
-            base=base,
-            base_weights=str(loaded.weights_dir),
-            seed=training.seed,
-            dataset_sha256=outcome.dataset_sha256,
-            n_examples=outcome.n_examples,
-            tokens_seen=outcome.tokens_seen,
-            loss_curve=outcome.loss_curve,
-            wall_time_s=round(time.perf_counter() - started, 2),
-            library_versions=library_versions(),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            notes=context.notes,
-            leakage_guard=outcome.leakage_guard,
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        for item in (scratch / "adapter").iterdir():
-            os.replace(item, out / item.name)
-        manifest_tmp = scratch / MANIFEST
-        manifest_tmp.write_text(manifest.model_dump_json(indent=2))
-        os.replace(manifest_tmp, out / MANIFEST)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    workdir = scratch / TRAINER_DIR
+    workdir.mkdir()
+    outcome = run(
+        info.kind,
+        data,
+        base_weights=loaded.weights_dir,
+        tokenizer=loaded.tokenizer,
+        training=training,
+        workdir=workdir,
+        adapter_dir=scratch,
+        on_step=on_step,
+        penalty=info.penalty(config) if info.penalty is not None else None,
+        source=f"method '{info.name}'",
+    )
+    shutil.rmtree(workdir)
+    _check_finite(scratch)
+    manifest = Manifest(
+        version=MANIFEST_VERSION,
+        method=info.name,
+        params=_dump(config),
+        training=training,
+        base=base,
+        base_weights=str(loaded.weights_dir),
+        base_weights_sha256=weights_sha256(loaded.weights_dir),
+        seed=training.seed,
+        dataset_sha256=outcome.dataset_sha256,
+        n_examples=outcome.n_examples,
+        tokens_seen=outcome.tokens_seen,
+        loss_curve=outcome.loss_curve,
+        wall_time_s=round(time.perf_counter() - started, 2),
+        library_versions=library_versions(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        notes=context.notes,
+        leakage_guard=outcome.leakage_guard,
+        device=outcome.device,
+        files=file_hashes(scratch, exclude=frozenset({MANIFEST})),
+    )
+    atomic_write_text(scratch / MANIFEST, manifest.model_dump_json(indent=2))
     return manifest

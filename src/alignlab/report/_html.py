@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from alignlab._errors import AlignlabError
-from alignlab.experiment._records import (
+from alignlab.experiment import (
     CELL_STATES,
     CellRecord,
     ComparisonRecord,

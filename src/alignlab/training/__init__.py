@@ -23,7 +23,13 @@ from alignlab.training._common import (
     thread_tuner,
     trainer_callbacks,
 )
-from alignlab.training._config import DEFAULT_LORA_TARGETS, LossPoint, Manifest, TrainingConfig
+from alignlab.training._config import (
+    DEFAULT_LORA_TARGETS,
+    MANIFEST_VERSION,
+    LossPoint,
+    Manifest,
+    TrainingConfig,
+)
 from alignlab.training._dpo import (
     DPO_BETA,
     DPO_MICRO_BATCH,
@@ -65,6 +71,7 @@ __all__ = [
     "DPO_BETA",
     "DPO_MICRO_BATCH",
     "GUARD_SEEDS",
+    "MANIFEST_VERSION",
     "PACKED_ATTENTION",
     "Example",
     "GuardReport",

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alignlab.training._guard import GuardReport
 
+MANIFEST_VERSION = 2
+"""Current :class:`Manifest` schema version."""
+
 DEFAULT_LORA_TARGETS = (
     "q_proj",
     "k_proj",
@@ -28,7 +31,7 @@ DEFAULT_LORA_TARGETS = (
 class TrainingConfig(BaseModel):
     """Settings every method shares, so variants differ only in the method."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     seed: int = 0
     """Seed for data generation, LoRA initialisation and data order."""
@@ -76,10 +79,12 @@ class Manifest(BaseModel):
     """Everything needed to know what an adapter is and to reproduce it.
 
     Written last, atomically: a directory without a manifest is not a finished run.
+    Version 2 added :attr:`files`, :attr:`device` and :attr:`base_weights_sha256`;
+    a version-1 manifest still reads (those fields empty) but vouches for no file.
     """
 
-    version: int = 1
-    """Manifest schema version."""
+    version: int = MANIFEST_VERSION
+    """Manifest schema version (1: no file hashes; 2: :attr:`files` vouches for the run)."""
     method: str
     """Registered method name."""
     params: dict[str, object]
@@ -90,6 +95,9 @@ class Manifest(BaseModel):
     """Base model spec as given."""
     base_weights: str
     """Resolved local weights directory of the base."""
+    base_weights_sha256: str | None = None
+    """Hash of the base's weight files (see :func:`alignlab.models.weights_sha256`): an
+    adapter loads on any copy of the same weights, wherever it lives (None in version 1)."""
     seed: int
     """Same as ``training.seed``; repeated for quick reading."""
     dataset_sha256: str
@@ -111,3 +119,8 @@ class Manifest(BaseModel):
     leakage_guard: GuardReport | None = None
     """Evals the leakage guard checked the data against, and those it skipped and why
     (None in manifests written before the guard reported)."""
+    device: str | None = None
+    """Where the adapter was trained, e.g. ``cpu`` or ``cuda:0`` (None in version 1)."""
+    files: dict[str, str] = Field(default_factory=dict)
+    """SHA-256 of every file of the run but ``manifest.json``, by relative path; checked
+    when the run is reused or its adapter loaded (empty in version 1: unverified)."""

@@ -1,0 +1,74 @@
+"""Experiments: one spec runs the whole matrix (train variants, evaluate, compare, report).
+
+``alignlab run SPEC.yaml`` validates the spec (:func:`load_spec`), expands it
+into content-addressed cells (:func:`make_plan`), runs what the results store
+does not already have (:func:`run_session`) and writes a report; a rerun
+after any crash resumes where it stopped.  See ``docs/experiments.md``.
+"""
+
+from alignlab.experiment._execute import RunSummary, execute
+from alignlab.experiment._keys import KEY_SCHEME, canonical_json, cell_key, explain_mismatch
+from alignlab.experiment._plan import EvalCell, Plan, TrainCell, make_plan
+from alignlab.experiment._progress import ProgressView
+from alignlab.experiment._records import (
+    CELL_STATES,
+    RECORD_VERSION,
+    CellRecord,
+    ComparisonRecord,
+    CurvePoint,
+    MetricRecord,
+    RunRecord,
+)
+from alignlab.experiment._session import (
+    Session,
+    cached_keys,
+    open_session,
+    report_run,
+    run_session,
+)
+from alignlab.experiment._spec import (
+    PROFILES,
+    ExperimentSpec,
+    LoadedSpec,
+    Profile,
+    Variant,
+    load_spec,
+    load_spec_text,
+)
+from alignlab.experiment._store import Store, export, open_store
+
+__all__ = [
+    "CELL_STATES",
+    "KEY_SCHEME",
+    "PROFILES",
+    "RECORD_VERSION",
+    "CellRecord",
+    "ComparisonRecord",
+    "CurvePoint",
+    "EvalCell",
+    "ExperimentSpec",
+    "LoadedSpec",
+    "MetricRecord",
+    "Plan",
+    "Profile",
+    "ProgressView",
+    "RunRecord",
+    "RunSummary",
+    "Session",
+    "Store",
+    "TrainCell",
+    "Variant",
+    "cached_keys",
+    "canonical_json",
+    "cell_key",
+    "execute",
+    "explain_mismatch",
+    "export",
+    "load_spec",
+    "load_spec_text",
+    "make_plan",
+    "open_session",
+    "open_store",
+    "report_run",
+    "run_session",
+]

@@ -1,0 +1,185 @@
+"""One experiment from a spec file to a report: what ``alignlab run`` does.
+
+Order matters for the promise "bad input fails before any training starts":
+the spec is validated (names, parameters, task arguments), the plan is built,
+the store is opened (an unreachable database fails here), the run directory is
+claimed (another experiment's directory is refused) and locked (a second
+``alignlab run`` on it is refused, naming the holder); only then do cells run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from alignlab.experiment._execute import (
+    REPORT_FILE,
+    Event,
+    RunSummary,
+    execute,
+    prepare_run_dir,
+)
+from alignlab.experiment._plan import Plan, make_plan
+from alignlab.experiment._records import ComparisonRecord
+from alignlab.experiment._spec import load_spec
+from alignlab.experiment._store import Store, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_RUNS_DIR: Final = Path("runs")
+"""Where a spec without ``out`` runs: ``runs/<name>``."""
+STORE_FILE: Final = "results.sqlite"
+"""The default SQLite store inside the run directory."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """A validated, planned experiment with its directory and store location."""
+
+    plan: Plan
+    """The cells."""
+    run_dir: Path
+    """Where adapters, logs and the report go."""
+    db: str
+    """The store location (a SQLite path or a PostgreSQL URL)."""
+
+
+def open_session(spec_path: Path, out: Path | None = None, db: str | None = None) -> Session:
+    """Validate and plan a spec, and resolve its run directory and store.
+
+    Args:
+        spec_path: The YAML spec.
+        out: Run directory (default: the spec's ``out``, else ``runs/<name>``).
+        db: Store location (default: ``RUN_DIR/results.sqlite``).
+
+    Returns:
+        The session.
+
+    Raises:
+        AlignlabError: On any bad input (one line, before any work).
+    """
+    loaded = load_spec(spec_path)
+    plan = make_plan(loaded)
+    spec_out = loaded.spec.out
+    run_dir = out or (Path(spec_out) if spec_out else DEFAULT_RUNS_DIR / loaded.spec.name)
+    return Session(plan=plan, run_dir=run_dir, db=db or str(run_dir / STORE_FILE))
+
+
+def cached_keys(session: Session) -> set[str]:
+    """Keys of the plan's cells that the store already has done (nothing is created)."""
+    location = Path(session.db)
+    if "://" not in session.db and not location.is_file():
+        return set()
+    with open_store(session.db) as store:
+        return {
+            record.key
+            for record in (store.get_cell(r.key) for r in session.plan.records())
+            if record is not None and record.state == "done"
+        }
+
+
+def run_session(
+    session: Session,
+    on_event: Event | None = None,
+    on_step: Callable[[str, int, int, float], None] | None = None,
+    write_report: bool = True,
+) -> RunSummary:
+    """Run every cell not yet done, then compare and write the report.
+
+    Raises:
+        AlignlabError: If the store cannot be opened, the directory belongs to
+            another spec or another process is running it.
+    """
+    from alignlab.files import RunLock
+
+    with open_store(session.db) as store:
+        session.run_dir.mkdir(parents=True, exist_ok=True)
+        with RunLock(session.run_dir):
+            prepare_run_dir(session.run_dir, session.plan)
+            summary = execute(session.plan, store, session.run_dir, on_event, on_step)
+            if write_report:
+                summary.report = report_run(store, session.plan.run_id, session.run_dir)
+    return summary
+
+
+PATTERN_SPLIT: Final = "heldout"
+"""Patterns are computed on the split no training saw."""
+PATTERN_REFERENCE: Final = "none"
+"""Patterns relate each variant's difference from the untouched base to its features."""
+
+
+def _method_of(label: str) -> str:
+    return label.split("[", 1)[0]
+
+
+def feature_patterns(
+    comparisons: list[ComparisonRecord], features: dict[str, tuple[str, ...]]
+) -> pd.DataFrame | None:
+    """Which feature tags go with larger held-out differences from ``none``, per eval metric.
+
+    Descriptive only: few methods, and features are confounded with everything
+    else about a method.  Seeds are averaged per variant first.
+
+    Returns:
+        One row per (feature, eval/metric) with the columns the report expects,
+        or None when fewer than two tagged variants were compared.
+    """
+    import pandas as pd
+
+    from alignlab.analysis import feature_effects
+
+    rows = [
+        c
+        for c in comparisons
+        if c.split == PATTERN_SPLIT and c.reference == PATTERN_REFERENCE and c.label in features
+    ]
+    if len({c.label for c in rows}) < 2:
+        return None
+    frame = pd.DataFrame(
+        {"label": c.label, "what": f"{c.eval}/{c.metric}", "score": c.difference} for c in rows
+    )
+    tables = []
+    for what, group in frame.groupby("what", sort=True):
+        per_variant = group.groupby("label", as_index=False)["score"].mean()
+        per_variant["features"] = [features[label] for label in per_variant["label"]]
+        effects = feature_effects(per_variant)
+        if effects.empty:
+            continue
+        effects["feature"] = effects["feature"].map(lambda tag, what=what: f"{tag} · {what}")
+        tables.append(effects)
+    return pd.concat(tables, ignore_index=True) if tables else None
+
+
+def report_run(store: Store, run_id: str, run_dir: Path) -> Path:
+    """Write the run's report from the store alone.
+
+    Returns:
+        The report's path.
+    """
+    from alignlab.methods import registered_methods
+    from alignlab.report import write_report
+
+    run = store.get_run(run_id)
+    assert run is not None
+    cells = store.cells(run_id)
+    comparisons = store.comparisons(run_id)
+    methods = registered_methods()
+    features = {
+        cell.label: methods[_method_of(cell.label)].features
+        for cell in cells
+        if cell.kind == "train" and _method_of(cell.label) in methods
+    }
+    return write_report(
+        run,
+        cells,
+        store.metrics(run_id),
+        store.curves(run_id),
+        comparisons,
+        run_dir=run_dir,
+        path=run_dir / REPORT_FILE,
+        features=features,
+        patterns=feature_patterns(comparisons, features),
+    )
