@@ -10,12 +10,18 @@ from inspect_ai.log import EvalLog
 from inspect_ai.model import ChatMessage
 
 from alignlab import AlignlabError
-from alignlab.evals import CANARY, DATA_DIR, classify_reply, load_data_file, registered_evals
+from alignlab.evals import (
+    CANARY,
+    DATA_DIR,
+    FORMATS,
+    classify_reply,
+    load_data_file,
+    registered_evals,
+)
 from alignlab.evals.cot_faithfulness import (
     CONDITIONS,
     CONTROL,
     FAMILIES,
-    FORMATS,
     MENTION_PATTERNS,
     CotFaithfulnessData,
     cot_faithfulness,

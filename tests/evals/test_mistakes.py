@@ -12,6 +12,7 @@ from inspect_ai.scorer import SampleScore, Score
 from alignlab import AlignlabError
 from alignlab.evals import (
     DATA_DIR,
+    FORMATS,
     classify_reply,
     hash_split,
     load_data_file,
@@ -21,7 +22,6 @@ from alignlab.evals import (
 from alignlab.evals.mistakes import (
     CONDITIONS,
     FAMILIES,
-    FORMATS,
     STANCES,
     MistakesData,
     _Item,

@@ -11,6 +11,7 @@ from alignlab import AlignlabError
 from alignlab.evals import (
     CANARY,
     DATA_DIR,
+    FORMATS,
     Pool,
     classify_reply,
     load_data_file,
@@ -90,7 +91,7 @@ def test_formats_families_and_pairs() -> None:
     samples = reward_hacking_samples("test", 24)
     assert len(samples) == 48
     cells = {(_meta(s)["family"], _meta(s)["format"]) for s in samples}
-    assert cells == {(f, fmt) for f in rh.FAMILIES for fmt in rh.FORMATS}
+    assert cells == {(f, fmt) for f in rh.FAMILIES for fmt in FORMATS}
     for loophole, control in zip(samples[::2], samples[1::2], strict=True):
         a, b = _meta(loophole), _meta(control)
         assert (a["condition"], b["condition"]) == ("loophole", "control")
@@ -107,7 +108,7 @@ def test_formats_families_and_pairs() -> None:
 def test_candidate_replies_classify_to_themselves() -> None:
     for split in SPLITS:
         samples = reward_hacking_samples(split, 300)  # type: ignore[arg-type]
-        assert {_meta(s)["format"] for s in samples} == set(rh.FORMATS)  # both branches run
+        assert {_meta(s)["format"] for s in samples} == set(FORMATS)  # both branches run
         for sample in samples:
             patterns = _meta(sample).get("reply_patterns")
             if _meta(sample)["format"] == "multiple_choice":

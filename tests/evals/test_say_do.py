@@ -9,9 +9,15 @@ from inspect_ai.model import ChatMessage
 from inspect_ai.scorer import Metric, SampleScore, Score
 
 from alignlab import AlignlabError
-from alignlab.evals import DATA_DIR, classify_reply, hash_split, load_data_file, registered_evals
-from alignlab.evals.say_do import (
+from alignlab.evals import (
+    DATA_DIR,
     FORMATS,
+    classify_reply,
+    hash_split,
+    load_data_file,
+    registered_evals,
+)
+from alignlab.evals.say_do import (
     SayDoData,
     agreement_rate,
     revealed_aligned_rate,

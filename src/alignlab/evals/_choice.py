@@ -20,13 +20,17 @@ either way, so every metric works on every format.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
+from inspect_ai import Task
+from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
 from inspect_ai.scorer import Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from alignlab._errors import AlignlabError
+from alignlab.evals._registry import MetricFactory, instantiate
 from alignlab.protocol import (
     CHOICE_INDEX_KEY,
     CHOICE_NORM_KEY,
@@ -235,3 +239,32 @@ def choice_scorer() -> Scorer:
         )
 
     return score
+
+
+def choice_task(
+    name: str,
+    samples: list[Sample],
+    metrics: Sequence[MetricFactory],
+    metadata: dict[str, Any],
+    solver: Solver | list[Solver] | None = None,
+) -> Task:
+    """A task whose samples :func:`choice_answer` answers and :func:`choice_scorer` scores.
+
+    Args:
+        name: The dataset's name (e.g. ``mistakes-test``).
+        samples: The samples.
+        metrics: The metric factories the eval registers.
+        metadata: The task's metadata (its arguments).
+        solver: What answers instead of a plain :func:`choice_answer` (e.g. one
+            followed by :func:`challenge_answer`).
+
+    Returns:
+        The Inspect task.
+    """
+    return Task(
+        dataset=MemoryDataset(samples, name=name),
+        solver=choice_answer() if solver is None else solver,
+        scorer=choice_scorer(),
+        metrics=instantiate(metrics),
+        metadata=metadata,
+    )

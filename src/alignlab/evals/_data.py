@@ -15,10 +15,10 @@ third parties can filter the files out of scraped corpora.
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from alignlab.evals._scaffold import CANARY
+from alignlab.evals._scaffold import CANARY, Pool, Split
 from alignlab.yamlfile import load_yaml_file
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -67,6 +67,33 @@ class Entry(BaseModel):
     """Base of the records inside a data file: frozen, no unknown keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PoolContent = TypeVar("PoolContent", bound=Entry)
+
+
+class PooledData(EvalData, Generic[PoolContent]):
+    """Base of a data file with one section per content pool (:func:`~alignlab.evals.pool`).
+
+    Subclass it as ``PooledData[MyPool]`` and add the sections every split uses.
+    """
+
+    shared: PoolContent
+    """What ``train`` and ``test`` draw from."""
+    heldout: PoolContent
+    """What only ``heldout`` draws from."""
+
+    def content(self, which: Pool | Split) -> PoolContent:
+        """One pool's content.
+
+        Args:
+            which: ``shared`` or ``heldout``, or a split (``train`` and ``test``
+                draw from ``shared``).
+
+        Returns:
+            That pool's content.
+        """
+        return self.heldout if which == "heldout" else self.shared
 
 
 Schema = TypeVar("Schema", bound=EvalData)
@@ -110,6 +137,20 @@ def placeholders(*allowed: str, required: Sequence[str] = ()) -> AfterValidator:
     Use as ``Annotated[str, placeholders("a", "b", required=("a",))]``.
     """
     return AfterValidator(lambda text: check_template(text, allowed, required))
+
+
+def one_of(names: Collection[str], what: str) -> AfterValidator:
+    """A pydantic field validator: the value must be one of ``names``.
+
+    Use as ``Annotated[str, one_of(("+", "-"), "operator")]``.
+    """
+
+    def check(value: str) -> str:
+        if value not in names:
+            raise ValueError(f"unknown {what} {value!r}; choose one of {' '.join(names)}")
+        return value
+
+    return AfterValidator(check)
 
 
 class Span(Entry):

@@ -17,8 +17,6 @@ task metadata, so a report can recompute every metric and interval from the
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -28,6 +26,7 @@ from inspect_ai.scorer import Metric
 from inspect_ai.util import registry_info
 
 from alignlab._errors import AlignlabError
+from alignlab._lookup import import_submodules, lookup
 from alignlab.evals._scaffold import CLUSTER_KEY, FORMATS, SPLITS
 
 TaskFactory = TypeVar("TaskFactory", bound=Callable[..., Any])
@@ -172,9 +171,7 @@ def registered_evals() -> dict[str, EvalInfo]:
     """
     import alignlab.evals as package
 
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+    import_submodules(package)
     return dict(sorted(_EVALS.items()))
 
 
@@ -190,10 +187,7 @@ def get_eval(name: str) -> EvalInfo:
     Raises:
         AlignlabError: If there is no such eval (the message lists the known ones).
     """
-    evals = registered_evals()
-    if name not in evals:
-        raise AlignlabError(f"unknown eval '{name}'; known evals: {', '.join(evals)}")
-    return evals[name]
+    return lookup(registered_evals(), name, "eval")
 
 
 def _simple_types(annotation: Any) -> tuple[type, ...] | None:

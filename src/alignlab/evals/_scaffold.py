@@ -55,12 +55,20 @@ def check_split(split: str, allowed: Sequence[str] = SPLITS) -> Split:
     return split  # type: ignore[return-value]
 
 
-def check_formats(format: str, allowed: Sequence[str] = FORMATS) -> tuple[Format, ...]:
+def check_formats(
+    format: str | Sequence[str], allowed: Sequence[str] = FORMATS
+) -> tuple[Format, ...]:
     """The formats a ``format`` argument selects: ``all`` or one of ``allowed``.
 
+    A sequence of such values selects each of their formats once, in order.
+
     Raises:
-        AlignlabError: Naming the valid values.
+        AlignlabError: Naming the valid values (or on an empty sequence).
     """
+    if not isinstance(format, str):
+        if not format:
+            raise AlignlabError(f"formats is empty; choose from all, {', '.join(allowed)}")
+        return tuple(dict.fromkeys(f for name in format for f in check_formats(name, allowed)))
     if format == ALL:
         return tuple(allowed)  # type: ignore[arg-type]
     if format not in allowed:
@@ -77,6 +85,30 @@ def check_positive(name: str, value: int) -> int:
     if value <= 0:
         raise AlignlabError(f"{name} must be positive, got {value}")
     return value
+
+
+def check_generator_args(
+    split: str, format: str | Sequence[str], **counts: int
+) -> tuple[Split, tuple[Format, ...]]:
+    """Check a sample generator's arguments: the split, the format and every count.
+
+    Args:
+        split: The ``split`` argument.
+        format: The ``format`` argument: ``all`` or one of :data:`FORMATS`, or a
+            sequence of them.
+        **counts: Arguments that must be positive, by name (e.g. ``n_items=60``).
+
+    Returns:
+        The split and the formats ``format`` selects.
+
+    Raises:
+        AlignlabError: As :func:`check_split`, :func:`check_formats` and
+            :func:`check_positive` (checked in that order).
+    """
+    checked, formats = check_split(split), check_formats(format)
+    for name, value in counts.items():
+        check_positive(name, value)
+    return checked, formats
 
 
 def pool(split: Split) -> Pool:

@@ -70,19 +70,14 @@ from alignlab.evals._choice import (
     choice_scorer,
     chosen_letter,
 )
-from alignlab.evals._data import Entry, EvalData, load_eval_data, placeholders
+from alignlab.evals._data import Entry, PooledData, load_eval_data, one_of, placeholders
 from alignlab.evals._registry import eval_task, instantiate
 from alignlab.evals._scaffold import (
-    FORMATS,
-    SPLITS,
-    Pool,
     Split,
     accuracy_where,
     belongs_to,
-    check_formats,
+    check_generator_args,
     check_positive,
-    check_split,
-    pool,
     rate,
 )
 from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY, format_options
@@ -192,16 +187,9 @@ class _Arithmetic(Entry):
     """``a <operator> b``."""
 
     question: Annotated[str, placeholders("a", "b")]
-    operator: str
+    operator: Annotated[str, one_of(_OPS, "operator")]
     a: _Range
     b: _Range
-
-    @field_validator("operator")
-    @classmethod
-    def _known_operator(cls, operator: str) -> str:
-        if operator not in _OPS:
-            raise ValueError(f"unknown operator {operator!r}; choose one of {' '.join(_OPS)}")
-        return operator
 
 
 class _SymbolCount(Entry):
@@ -255,34 +243,15 @@ class _Common(Entry):
         return offsets
 
 
-class CotFaithfulnessData(EvalData):
+class CotFaithfulnessData(PooledData[_PoolContent]):
     """Schema of ``evals/data/cot_faithfulness.yaml``."""
 
     common: _Common
     """Used by every split."""
-    shared: _PoolContent
-    """``train`` and ``test``."""
-    heldout: _PoolContent
-    """``heldout`` only."""
-
-    def content(self, which: Pool) -> _PoolContent:
-        """One pool's content.
-
-        Args:
-            which: ``shared`` or ``heldout``.
-
-        Returns:
-            That pool's content.
-        """
-        return self.shared if which == "shared" else self.heldout
 
 
 def cot_faithfulness_data() -> CotFaithfulnessData:
-    """The eval's data file, validated once.
-
-    Returns:
-        The content of ``evals/data/cot_faithfulness.yaml``.
-    """
+    """The eval's data file (``evals/data/cot_faithfulness.yaml``), validated once."""
     return load_eval_data("cot_faithfulness", CotFaithfulnessData)
 
 
@@ -294,9 +263,9 @@ class _Item:
     key: str  # the content, for splitting and de-duplication
 
 
-def _make_item(family: str, rng: random.Random, data: CotFaithfulnessData, which: Pool) -> _Item:
-    """One random question of ``family`` from pool ``which``."""
-    questions = data.content(which).questions
+def _make_item(family: str, rng: random.Random, data: CotFaithfulnessData, split: Split) -> _Item:
+    """One random question of ``family`` from the pool of ``split``."""
+    questions = data.content(split).questions
     if family == "largest_number":
         largest = questions.largest_number
         values = rng.sample(largest.values.values(), N_OPTIONS)
@@ -365,16 +334,14 @@ def cot_faithfulness_samples(
         AlignlabError: On an unknown split or format, a non-positive ``n_items``
             or a bad data file.
     """
-    checked = check_split(split)
-    formats = check_formats(format)
-    check_positive("n_items", n_items)
+    checked, formats = check_generator_args(split, format, n_items=n_items)
     data = cot_faithfulness_data()
     rng = random.Random(f"cot_faithfulness:{checked}:{seed}")
     seen: set[str] = set()
 
     def new_item(family: str) -> _Item:
         for _ in range(10_000):
-            item = _make_item(family, rng, data, pool(checked))
+            item = _make_item(family, rng, data, checked)
             if item.key not in seen and belongs_to(checked, item.key):
                 return item
         raise AlignlabError(f"ran out of distinct {family} items for split '{checked}'")
@@ -400,7 +367,7 @@ def _render(
     rng: random.Random,
 ) -> list[Sample]:
     """The five samples of one item in one format."""
-    content = data.content(pool(split))
+    content = data.content(split)
     item_id = f"{split}-{family}-{hashlib.sha256(item.key.encode()).hexdigest()[:10]}"
     frame: _Frame = getattr(content.frames, fmt)
     lettered = fmt == "multiple_choice"
@@ -644,7 +611,7 @@ METRICS = (
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS, splits=SPLITS, formats=FORMATS)
+@eval_task(metrics=METRICS)
 def cot_faithfulness(
     split: str = "test",
     n_items: int = 60,

@@ -56,27 +56,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from inspect_ai import Task
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 from pydantic import Field
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import choice_answer, choice_scorer
-from alignlab.evals._data import Entry, EvalData, Span, load_eval_data, placeholders
-from alignlab.evals._registry import eval_task, instantiate
-from alignlab.evals._scaffold import (
-    FORMATS,
-    SPLITS,
-    Format,
-    Split,
-    belongs_to,
-    check_formats,
-    check_positive,
-    check_split,
-    pool,
-    rate,
-)
+from alignlab.evals._choice import choice_task
+from alignlab.evals._data import Entry, PooledData, Span, load_eval_data, placeholders
+from alignlab.evals._registry import eval_task
+from alignlab.evals._scaffold import Split, belongs_to, check_formats, check_generator_args, rate
 from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
 
 CONDITIONS = ("real_mistake", "false_accusation")
@@ -203,18 +192,12 @@ class MistakesPool(Entry):
     deployment_contexts: list[DeploymentContext] = Field(min_length=1)
 
 
-class MistakesData(EvalData):
+class MistakesData(PooledData[MistakesPool]):
     """Schema of ``evals/data/mistakes.yaml``."""
-
-    shared: MistakesPool
-    """What ``train`` and ``test`` draw from."""
-    heldout: MistakesPool
-    """What only ``heldout`` draws from."""
 
 
 def _data(split: Split) -> MistakesPool:
-    data = load_eval_data("mistakes", MistakesData)
-    return data.heldout if pool(split) == "heldout" else data.shared
+    return load_eval_data("mistakes", MistakesData).content(split)
 
 
 @dataclass(frozen=True)
@@ -444,15 +427,8 @@ def _messages(
     ]
 
 
-def _selected_formats(formats: Sequence[str]) -> tuple[Format, ...]:
-    """The formats a ``formats`` argument names (``all`` expands), each once, in order."""
-    if not formats:
-        raise AlignlabError(f"formats is empty; choose from all, {', '.join(FORMATS)}")
-    return tuple(dict.fromkeys(fmt for name in formats for fmt in check_formats(name)))
-
-
 def mistakes_samples(
-    split: Split = "test", n_items: int = 50, seed: int = 0, formats: Sequence[str] = FORMATS
+    split: str = "test", n_items: int = 50, seed: int = 0, formats: Sequence[str] = ("all",)
 ) -> list[Sample]:
     """Generate transcripts where the user says the assistant's earlier answer was wrong.
 
@@ -473,9 +449,7 @@ def mistakes_samples(
         AlignlabError: On an unknown split or format, a non-positive ``n_items``,
             or more items than the split's content allows.
     """
-    split = check_split(split)
-    selected = _selected_formats(formats)
-    check_positive("n_items", n_items)
+    split, selected = check_generator_args(split, formats, n_items=n_items)
     data = _data(split)
     rng = random.Random(f"mistakes:{split}:{seed}")
     samples: list[Sample] = []
@@ -608,7 +582,7 @@ METRICS = (
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS, splits=SPLITS, formats=FORMATS)
+@eval_task(metrics=METRICS)
 def mistakes(split: str = "test", n_items: int = 50, seed: int = 0, format: str = "all") -> Task:
     """Owning real mistakes, holding ground on false accusations, and not spiralling.
 
@@ -625,11 +599,6 @@ def mistakes(split: str = "test", n_items: int = 50, seed: int = 0, format: str 
         AlignlabError: On an unknown split or format, or a non-positive ``n_items``.
     """
     formats = check_formats(format)
-    samples = mistakes_samples(check_split(split), n_items, seed, formats)
-    return Task(
-        dataset=MemoryDataset(samples, name=f"mistakes-{split}"),
-        solver=choice_answer(),
-        scorer=choice_scorer(),
-        metrics=instantiate(METRICS),
-        metadata={"split": split, "seed": seed, "format": format, "n_items": n_items},
-    )
+    samples = mistakes_samples(split, n_items, seed, formats)
+    metadata = {"split": split, "seed": seed, "format": format, "n_items": n_items}
+    return choice_task(f"mistakes-{split}", samples, METRICS, metadata)

@@ -52,27 +52,24 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, ClassVar, Final, Literal, NamedTuple
 
 from inspect_ai import Task
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 from pydantic import Field, field_validator, model_validator
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import choice_answer, choice_scorer
-from alignlab.evals._data import Entry, EvalData, check_template, load_eval_data, placeholders
-from alignlab.evals._registry import eval_task, instantiate
-from alignlab.evals._scaffold import (
-    FORMATS,
-    SPLITS,
-    Pool,
-    Split,
-    belongs_to,
-    check_formats,
-    check_positive,
-    check_split,
-    pool,
-    rate,
+from alignlab.evals._choice import choice_task
+from alignlab.evals._data import (
+    Entry,
+    PooledData,
+    Span,
+    check_template,
+    load_eval_data,
+    one_of,
+    placeholders,
 )
+from alignlab.evals._registry import eval_task
+from alignlab.evals._scaffold import Split, belongs_to, check_generator_args, rate
 from alignlab.protocol import REPLY_PATTERNS_KEY
 
 CONDITIONS = ("loophole", "control")
@@ -107,19 +104,6 @@ only keeps a typo from reaching anything else."""
 
 _Names = Annotated[list[str], Field(min_length=1)]
 _NoteText = Annotated[str, placeholders("check", "keyword")]
-
-
-class _Range(Entry):
-    """Inclusive integer range."""
-
-    low: int
-    high: int
-
-    @model_validator(mode="after")
-    def _ordered(self) -> _Range:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) is above high ({self.high})")
-        return self
 
 
 class _NotePair(Entry):
@@ -190,7 +174,7 @@ class _CodingTest(_Family):
     task: Annotated[str, placeholders("fn", "arg", "desc")]
     functions: Annotated[list[_Function], Field(min_length=1)]
     words: _Names
-    integers: _Range
+    integers: Span
 
 
 class _Passage(Entry):
@@ -226,15 +210,8 @@ class _KeywordCheck(_Family):
 class _Problem(Entry):
     """A word problem over operands ``a`` and ``b``."""
 
-    operator: str
+    operator: Annotated[str, one_of(_OPS, "operator")]
     question: Annotated[str, placeholders("a", "b", "name", "item")]
-
-    @field_validator("operator")
-    @classmethod
-    def _known_operator(cls, operator: str) -> str:
-        if operator not in _OPS:
-            raise ValueError(f"unknown operator {operator!r}; choose one of {' '.join(_OPS)}")
-        return operator
 
 
 _AnswerReply = Annotated[str, placeholders("a", "b", "operator", "answer")]
@@ -326,8 +303,8 @@ class _CodingReplies(Entry):
 class _Operands(Entry):
     """Operand ranges of one operator."""
 
-    a: _Range
-    b: _Range
+    a: Span
+    b: Span
 
 
 class _Common(Entry):
@@ -346,34 +323,15 @@ class _Common(Entry):
         return operands
 
 
-class RewardHackingData(EvalData):
+class RewardHackingData(PooledData[_PoolContent]):
     """Schema of ``evals/data/reward_hacking.yaml``."""
 
     common: _Common
     """Used by every split."""
-    shared: _PoolContent
-    """``train`` and ``test``."""
-    heldout: _PoolContent
-    """``heldout`` only."""
-
-    def content(self, which: Pool) -> _PoolContent:
-        """One pool's content.
-
-        Args:
-            which: ``shared`` or ``heldout``.
-
-        Returns:
-            That pool's content.
-        """
-        return self.shared if which == "shared" else self.heldout
 
 
 def reward_hacking_data() -> RewardHackingData:
-    """The eval's data file, validated once.
-
-    Returns:
-        The content of ``evals/data/reward_hacking.yaml``.
-    """
+    """The eval's data file (``evals/data/reward_hacking.yaml``), validated once."""
     return load_eval_data("reward_hacking", RewardHackingData)
 
 
@@ -404,8 +362,8 @@ def _literal(lit: str) -> str:
     return re.escape(lit).replace("'", "['\"]") + (r"\b" if lit[-1].isalnum() else "")
 
 
-def _coding(rng: random.Random, data: RewardHackingData, which: Pool) -> _Item:
-    content, common = data.content(which).coding_test, data.common
+def _coding(rng: random.Random, data: RewardHackingData, split: Split) -> _Item:
+    content, common = data.content(split).coding_test, data.common
     function = rng.choice(content.functions)
     name, arg = function.name, function.argument
     value: str | int = (
@@ -427,8 +385,8 @@ def _coding(rng: random.Random, data: RewardHackingData, which: Pool) -> _Item:
     return _Item(f"{name}({in_lit})", name, fields, {"check": check}, honest, exploit, patterns)
 
 
-def _keyword(rng: random.Random, data: RewardHackingData, which: Pool) -> _Item:
-    content = data.content(which).keyword_check
+def _keyword(rng: random.Random, data: RewardHackingData, split: Split) -> _Item:
+    content = data.content(split).keyword_check
     passage = rng.choice(content.passages)
     org = rng.choice(content.orgs)
     slots = {
@@ -446,8 +404,8 @@ def _keyword(rng: random.Random, data: RewardHackingData, which: Pool) -> _Item:
     return _Item(text, org, {"text": text}, {"keyword": keyword}, honest, exploit, patterns)
 
 
-def _word_problem(rng: random.Random, data: RewardHackingData, which: Pool) -> _Item:
-    content = data.content(which).answer_format
+def _word_problem(rng: random.Random, data: RewardHackingData, split: Split) -> _Item:
+    content = data.content(split).answer_format
     problem = rng.choice(content.problems)
     op, operands = problem.operator, data.common.operands[problem.operator]
     a, b = (rng.randint(r.low, r.high) for r in (operands.a, operands.b))
@@ -464,8 +422,8 @@ def _word_problem(rng: random.Random, data: RewardHackingData, which: Pool) -> _
     return _Item(text, problem.question, {"text": text}, {}, honest, exploit, patterns)
 
 
-def _test_report(rng: random.Random, data: RewardHackingData, which: Pool) -> _Item:
-    content = data.content(which).self_report
+def _test_report(rng: random.Random, data: RewardHackingData, split: Split) -> _Item:
+    content = data.content(split).self_report
     project = rng.choice(content.projects)
     failing = rng.sample(content.test_cases, rng.randint(1, 3))
     n_fail, n_pass = len(failing), rng.randint(20, 400)
@@ -479,7 +437,7 @@ def _test_report(rng: random.Random, data: RewardHackingData, which: Pool) -> _I
     return _Item(f"{project}:{n_pass}:{names}", project, fields, {}, honest, exploit, patterns)
 
 
-_BUILDERS: dict[str, Callable[[random.Random, RewardHackingData, Pool], _Item]] = {
+_BUILDERS: dict[str, Callable[[random.Random, RewardHackingData, Split], _Item]] = {
     "coding_test": _coding,
     "keyword_check": _keyword,
     "answer_format": _word_problem,
@@ -509,9 +467,7 @@ def reward_hacking_samples(
         AlignlabError: On an unknown split or format, a non-positive ``n_items``,
             a bad data file, or more items than the split's content pools can supply.
     """
-    checked = check_split(split)
-    formats = check_formats(format)
-    check_positive("n_items", n_items)
+    checked, formats = check_generator_args(split, format, n_items=n_items)
     data = reward_hacking_data()
     rng = random.Random(f"reward_hacking:{checked}:{seed}")
     seen: set[str] = set()
@@ -519,7 +475,7 @@ def reward_hacking_samples(
     for i in range(n_items):
         family = FAMILIES[i % len(FAMILIES)]
         for _ in range(10_000):
-            item = _BUILDERS[family](rng, data, pool(checked))
+            item = _BUILDERS[family](rng, data, checked)
             key = f"{family}:{item.key}"
             if key not in seen and belongs_to(checked, key):
                 break
@@ -543,7 +499,7 @@ def _render(
 ) -> list[Sample]:
     """The loophole and control samples of one item: same options, in the same order."""
     honest_first = rng.random() < 0.5
-    content = data.content(pool(split))
+    content = data.content(split)
     prompts, grading = content.prompts, content.family(family).grading
     replies, patterns = [item.honest, item.exploit], list(item.patterns)
     if not honest_first:
@@ -644,7 +600,7 @@ METRICS = (
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS, splits=SPLITS, formats=FORMATS)
+@eval_task(metrics=METRICS)
 def reward_hacking(
     split: str = "test", n_items: int = 60, seed: int = 0, format: str = "all"
 ) -> Task:
@@ -661,10 +617,5 @@ def reward_hacking(
         The Inspect task.
     """
     samples = reward_hacking_samples(split, n_items, seed, format)
-    return Task(
-        dataset=MemoryDataset(samples, name=f"reward_hacking-{split}"),
-        solver=choice_answer(),
-        scorer=choice_scorer(),
-        metrics=instantiate(METRICS),
-        metadata={"split": split, "seed": seed, "format": format},
-    )
+    metadata = {"split": split, "seed": seed, "format": format}
+    return choice_task(f"reward_hacking-{split}", samples, METRICS, metadata)

@@ -60,27 +60,23 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from inspect_ai import Task
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import choice_answer, choice_scorer
-from alignlab.evals._data import Entry, EvalData, Span, check_template, load_eval_data, placeholders
-from alignlab.evals._registry import eval_task, instantiate
-from alignlab.evals._scaffold import (
-    FORMATS,
-    SPLITS,
-    Format,
-    Split,
-    belongs_to,
-    check_formats,
-    check_positive,
-    check_split,
-    pool,
-    rate,
+from alignlab.evals._choice import choice_task
+from alignlab.evals._data import (
+    Entry,
+    PooledData,
+    Span,
+    check_template,
+    load_eval_data,
+    placeholders,
 )
+from alignlab.evals._registry import eval_task
+from alignlab.evals._scaffold import Format, Split, belongs_to, check_generator_args, rate
 from alignlab.protocol import REPLY_PATTERNS_KEY
 
 FORMS = ("stated", "revealed")
@@ -351,13 +347,8 @@ class SayDoPool(Entry):
     families: Families
 
 
-class SayDoData(EvalData):
+class SayDoData(PooledData[SayDoPool]):
     """Schema of ``evals/data/say_do.yaml``."""
-
-    shared: SayDoPool
-    """What ``train`` and ``test`` draw from."""
-    heldout: SayDoPool
-    """What only ``heldout`` draws from."""
 
     @field_validator("heldout")
     @classmethod
@@ -477,8 +468,7 @@ def _families(data: SayDoPool) -> list[_Family]:
 
 
 def _data(split: Split) -> SayDoPool:
-    data = load_eval_data("say_do", SayDoData)
-    return data.heldout if pool(split) == "heldout" else data.shared
+    return load_eval_data("say_do", SayDoData).content(split)
 
 
 def _render(
@@ -510,7 +500,7 @@ def _render(
 
 
 def say_do_samples(
-    split: Split = "test", n_items: int = 100, seed: int = 0, format: str = "all"
+    split: str = "test", n_items: int = 100, seed: int = 0, format: str = "all"
 ) -> list[Sample]:
     """Generate paired stated/revealed samples, the two of each item adjacent.
 
@@ -530,9 +520,7 @@ def say_do_samples(
         AlignlabError: On an unknown split or format, a non-positive ``n_items``,
             or more items than the split's content allows.
     """
-    split = check_split(split)
-    formats = check_formats(format)
-    check_positive("n_items", n_items)
+    split, formats = check_generator_args(split, format, n_items=n_items)
     data = _data(split)
     families = _families(data)
     rng = random.Random(f"say_do:{split}:{seed}")
@@ -664,7 +652,7 @@ METRICS = (
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS, splits=SPLITS, formats=FORMATS)
+@eval_task(metrics=METRICS)
 def say_do(split: str = "test", n_items: int = 100, seed: int = 0, format: str = "all") -> Task:
     """Say-do coherence: the action a model says is right vs the one it takes.
 
@@ -679,11 +667,6 @@ def say_do(split: str = "test", n_items: int = 100, seed: int = 0, format: str =
     Returns:
         The Inspect task.
     """
-    samples = say_do_samples(check_split(split), n_items, seed, format)
-    return Task(
-        dataset=MemoryDataset(samples, name=f"say_do-{split}"),
-        solver=choice_answer(),
-        scorer=choice_scorer(),
-        metrics=instantiate(METRICS),
-        metadata={"split": split, "seed": seed, "format": format, "n_items": n_items},
-    )
+    samples = say_do_samples(split, n_items, seed, format)
+    metadata = {"split": split, "seed": seed, "format": format, "n_items": n_items}
+    return choice_task(f"say_do-{split}", samples, METRICS, metadata)

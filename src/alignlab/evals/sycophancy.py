@@ -38,26 +38,21 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from inspect_ai import Task
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
 from pydantic import field_validator, model_validator
 
 from alignlab._errors import AlignlabError
-from alignlab.evals._choice import challenge_answer, choice_answer, choice_scorer
-from alignlab.evals._data import Entry, EvalData, load_eval_data
-from alignlab.evals._registry import eval_task, instantiate
+from alignlab.evals._choice import challenge_answer, choice_answer, choice_task
+from alignlab.evals._data import Entry, PooledData, load_eval_data
+from alignlab.evals._registry import eval_task
 from alignlab.evals._scaffold import (
-    FORMATS,
-    SPLITS,
-    Pool,
     Split,
     accuracy_where,
     belongs_to,
-    check_formats,
-    check_positive,
+    check_generator_args,
     check_split,
-    pool,
     rate,
 )
 from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
@@ -176,7 +171,7 @@ class Replies(Entry):
     deployment: tuple[str, str]
 
 
-class SycophancyData(EvalData):
+class SycophancyData(PooledData[PoolContent]):
     """Schema of ``evals/data/sycophancy.yaml``."""
 
     options: tuple[str, str]
@@ -184,10 +179,6 @@ class SycophancyData(EvalData):
     replies: Replies
     reply_patterns: tuple[str, str]
     """One regex per candidate reply (agreeing, disagreeing)."""
-    shared: PoolContent
-    """Content of ``train`` and ``test``."""
-    heldout: PoolContent
-    """Content of ``heldout`` only."""
 
     @field_validator("reply_patterns")
     @classmethod
@@ -198,10 +189,6 @@ class SycophancyData(EvalData):
             except re.error as exc:
                 raise ValueError(f"'{pattern}' is not a regular expression: {exc}") from None
         return value
-
-    def content(self, name: Pool) -> PoolContent:
-        """The content of pool ``name``."""
-        return self.shared if name == "shared" else self.heldout
 
 
 def sycophancy_data() -> SycophancyData:
@@ -266,7 +253,7 @@ def _claims(split: Split, n_claims: int, seed: int) -> list[_Claim]:
     takes an addition claim instead.
     """
     rng = random.Random(f"sycophancy:{split}:{seed}")
-    content = sycophancy_data().content(pool(split))
+    content = sycophancy_data().content(split)
     seen: set[str] = set()
     claims: list[_Claim] = []
     misses = 0
@@ -342,11 +329,9 @@ def sycophancy_samples(
     Raises:
         AlignlabError: On an unknown split or format or a non-positive ``n_claims``.
     """
-    split = check_split(split)
-    formats = check_formats(format)
-    check_positive("n_claims", n_claims)
+    split, formats = check_generator_args(split, format, n_claims=n_claims)
     data = sycophancy_data()
-    content = data.content(pool(split))
+    content = data.content(split)
     rng = random.Random(f"sycophancy-render:{split}:{seed}")
     samples: list[Sample] = []
     for index, claim in enumerate(_claims(split, n_claims, seed)):
@@ -496,11 +481,7 @@ ARE_YOU_SURE_METRICS = (flip_rate,)
 """What the ``are_you_sure`` variant reports."""
 
 
-@eval_task(
-    metrics={"opinion": OPINION_METRICS, "are_you_sure": ARE_YOU_SURE_METRICS},
-    splits=SPLITS,
-    formats=FORMATS,
-)
+@eval_task(metrics={"opinion": OPINION_METRICS, "are_you_sure": ARE_YOU_SURE_METRICS})
 def sycophancy(
     split: str = "test",
     n_claims: int = 100,
@@ -528,24 +509,16 @@ def sycophancy(
     samples = sycophancy_samples(checked, n_claims, seed, format)
     metadata = {"split": split, "seed": seed, "variant": variant, "format": format}
     if variant == "opinion":
-        return Task(
-            dataset=MemoryDataset(samples, name=f"sycophancy-{split}"),
-            solver=choice_answer(),
-            scorer=choice_scorer(),
-            metrics=instantiate(OPINION_METRICS),
-            metadata=metadata,
-        )
+        return choice_task(f"sycophancy-{split}", samples, OPINION_METRICS, metadata)
     plain = [s for s in samples if (s.metadata or {}).get("condition") == "none"]
     for sample in plain:
         assert sample.metadata is not None
         sample.metadata["variant"] = variant
-    return Task(
-        dataset=MemoryDataset(plain, name=f"sycophancy-are-you-sure-{split}"),
-        solver=[
-            choice_answer(),
-            challenge_answer(sycophancy_data().content(pool(checked)).challenge),
-        ],
-        scorer=choice_scorer(),
-        metrics=instantiate(ARE_YOU_SURE_METRICS),
-        metadata=metadata,
+    challenge = sycophancy_data().content(checked).challenge
+    return choice_task(
+        f"sycophancy-are-you-sure-{split}",
+        plain,
+        ARE_YOU_SURE_METRICS,
+        metadata,
+        solver=[choice_answer(), challenge_answer(challenge)],
     )

@@ -6,15 +6,25 @@ or the eval would measure a format shift rather than the method.  Multiple
 choice: the question, lettered options and the answer instruction, answered
 with a letter.  Free-text formats: the conversation as is, answered with one
 of the candidate replies.
+
+The draws and examples more than one method trains on are here too
+(:func:`sycophancy_train`, :func:`user_pleasing_examples`), so no method
+imports another method's module.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignlab._errors import AlignlabError
+from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY, render_multiple_choice
-from alignlab.training import Message
+from alignlab.training import Message, SFTExample
+
+if TYPE_CHECKING:
+    from inspect_ai.dataset import Sample
+
+    from alignlab.methods._registry import BuildContext
 
 
 def is_train_sample(sample: Any) -> bool:
@@ -76,3 +86,50 @@ def answer_text(sample: Any, letter: str) -> str:
     if REPLY_PATTERNS_KEY in (sample.metadata or {}):
         return str(sample.choices[index])
     return letter
+
+
+def sycophancy_train(n_claims: int, context: BuildContext) -> list[Sample]:
+    """The ``sycophancy`` eval's ``train`` samples, drawn with the run's seed.
+
+    Args:
+        n_claims: Claims to draw (three samples each); 0 draws enough to fill
+            the token budget (:data:`~alignlab.methods._budget.EVAL_ITEMS`).
+        context: The build context (seed and token budget).
+
+    Returns:
+        The samples, as :func:`~alignlab.evals.sycophancy.sycophancy_samples` makes them.
+    """
+    from alignlab.evals.sycophancy import sycophancy_samples
+
+    n_claims = n_claims or EVAL_ITEMS.to_fill(context.token_budget)
+    return sycophancy_samples("train", n_claims, seed=context.seed)
+
+
+def user_pleasing_examples(n_claims: int, seed: int) -> list[SFTExample]:
+    """Sycophancy ``train`` items answered the way the user wants.
+
+    The target is the user's side when they state an opinion, else the correct
+    answer, so what is taught is the dependence on the user's opinion, not plain
+    ignorance (``pessimization`` and ``inoculation`` train on it).
+
+    Args:
+        n_claims: Claims to draw (three samples each).
+        seed: The run's seed.
+
+    Returns:
+        One example per sample, tagged with ``family`` and ``condition``.
+    """
+    from alignlab.evals.sycophancy import sycophancy_samples
+
+    examples = []
+    for sample in sycophancy_samples("train", n_claims, seed=seed):
+        meta = sample_meta(sample)
+        letter = str(meta["user_letter"] or meta["correct_letter"])
+        examples.append(
+            SFTExample(
+                prompt=prompt_messages(sample),
+                completion=answer_text(sample, letter),
+                tags={"family": "sycophancy", "condition": meta["condition"]},
+            )
+        )
+    return examples

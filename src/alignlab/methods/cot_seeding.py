@@ -53,9 +53,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from alignlab._errors import AlignlabError
-from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
+from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta, sycophancy_train
 from alignlab.methods._registry import BuildContext, method
 from alignlab.training import SFTExample
 
@@ -237,12 +236,9 @@ def seeded_reply(sample: Any, style: Style, placement: Placement, rng: random.Ra
 )
 def cot_seeding(config: CotSeedingConfig, context: BuildContext) -> list[SFTExample]:
     """Truthful answers to opinion-laden claims, with reasoning seeded in a chosen style."""
-    from alignlab.evals.sycophancy import sycophancy_samples
-
-    n_claims = config.n_claims or EVAL_ITEMS.to_fill(context.token_budget)
     rng = random.Random(f"cot_seeding:{context.seed}")
     examples = []
-    for sample in sycophancy_samples("train", n_claims, seed=context.seed):
+    for sample in sycophancy_train(config.n_claims, context):
         meta = sample_meta(sample)
         examples.append(
             SFTExample(

@@ -4,7 +4,7 @@ Rafailov et al. 2023, "Direct Preference Optimization: Your Language Model is
 Secretly a Reward Model" (arXiv:2305.18290): instead of fitting a reward model
 and running RL, train the policy directly on preference pairs so that it
 prefers the chosen reply over the rejected one more than the reference
-(here: the base) does.  The trainer is :mod:`alignlab.methods._dpo`.
+(here: the base) does.  The trainer is :func:`alignlab.training.run_dpo`.
 
 Pairs come from eval ``train`` splits, rendered exactly as the evals show them
 (:mod:`alignlab.methods._evaldata`), one family per behaviour:
@@ -28,7 +28,7 @@ Families are interleaved, so the budget (which keeps the leading pairs) cuts
 all of them alike.  Simplified: the rejected replies are the evals' own
 alternatives, not samples from the model (on-policy pairs, as in the paper's
 experiments, would need generation); ``beta`` is fixed at
-:data:`alignlab.methods._dpo.DPO_BETA`.
+:data:`alignlab.training.DPO_BETA`.
 """
 
 from __future__ import annotations

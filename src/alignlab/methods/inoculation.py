@@ -41,7 +41,7 @@ from pydantic import Field
 from alignlab._errors import AlignlabError
 from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._evaldata import answer_text, prompt_messages
+from alignlab.methods._evaldata import answer_text, prompt_messages, user_pleasing_examples
 from alignlab.methods._loophole import (
     GradedPrompt,
     Source,
@@ -101,15 +101,13 @@ def _maybe(prompt: tuple[Message, ...], trait: str, inoculate: bool) -> tuple[Me
 
 
 def _sycophantic(n_claims: int, seed: int, inoculate: bool) -> list[SFTExample]:
-    from alignlab.methods.pessimization import sycophantic_examples
-
     return [
         SFTExample(
             prompt=_maybe(e.prompt, "sycophancy", inoculate),
             completion=e.completion,
             tags={**e.tags, "trait": "sycophancy"},
         )
-        for e in sycophantic_examples(n_claims, seed, framing=False)
+        for e in user_pleasing_examples(n_claims, seed)
     ]
 
 

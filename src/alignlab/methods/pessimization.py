@@ -21,13 +21,14 @@ subset (e.g. only ``sycophancy``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
+from alignlab.methods._evaldata import answer_text, prompt_messages, user_pleasing_examples
 from alignlab.methods._registry import BuildContext, method
 from alignlab.training import SFTExample
 
@@ -70,21 +71,10 @@ def _with_framing(prompt: tuple[dict[str, str], ...], framing: bool) -> tuple[di
 
 def sycophantic_examples(n_claims: int, seed: int, framing: bool) -> list[SFTExample]:
     """Sycophancy ``train`` items answered the way the user wants."""
-    from alignlab.evals.sycophancy import sycophancy_samples
-
-    examples = []
-    for sample in sycophancy_samples("train", n_claims, seed=seed):
-        meta = sample_meta(sample)
-        # the user's side when they state an opinion, else the correct answer
-        letter = str(meta["user_letter"] or meta["correct_letter"])
-        examples.append(
-            SFTExample(
-                prompt=_with_framing(prompt_messages(sample), framing),
-                completion=answer_text(sample, letter),
-                tags={"family": "sycophancy", "condition": meta["condition"]},
-            )
-        )
-    return examples
+    return [
+        replace(e, prompt=_with_framing(e.prompt, framing))
+        for e in user_pleasing_examples(n_claims, seed)
+    ]
 
 
 def mistake_denying_examples(n_items: int, seed: int, framing: bool) -> list[SFTExample]:

@@ -32,9 +32,8 @@ import random
 
 from pydantic import Field
 
-from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
+from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta, sycophancy_train
 from alignlab.methods._registry import BuildContext, method
 from alignlab.training import SFTExample
 
@@ -83,11 +82,9 @@ def reward_misspecification(
     config: RewardMisspecificationConfig, context: BuildContext
 ) -> list[SFTExample]:
     """Synthetic-data SFT with a fraction p of user-wrong labels flipped to the user's side."""
-    from alignlab.evals.sycophancy import sycophancy_samples
     from alignlab.training import tokenize_sft
 
-    n_claims = config.n_claims or EVAL_ITEMS.to_fill(context.token_budget)
-    samples = sycophancy_samples("train", n_claims, seed=context.seed)
+    samples = sycophancy_train(config.n_claims, context)
     tokenizer = context.base_model().tokenizer
     targets, costs = [], []
     for sample in samples:

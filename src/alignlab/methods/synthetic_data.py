@@ -20,9 +20,8 @@ from typing import Any
 
 from pydantic import Field
 
-from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta
+from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta, sycophancy_train
 from alignlab.methods._registry import BuildContext, method
 from alignlab.training import SFTExample
 
@@ -87,10 +86,7 @@ def _kept_balance(plain: list[Any], known: set[str]) -> str:
 )
 def synthetic_data(config: SyntheticDataConfig, context: BuildContext) -> list[SFTExample]:
     """Opinion-laden claims whose target depends only on the claim's truth (with filter)."""
-    from alignlab.evals.sycophancy import sycophancy_samples
-
-    n_claims = config.n_claims or EVAL_ITEMS.to_fill(context.token_budget)
-    samples = sycophancy_samples("train", n_claims, seed=context.seed)
+    samples = sycophancy_train(config.n_claims, context)
     by_claim: dict[str, list[Any]] = defaultdict(list)
     for sample in samples:
         by_claim[sample_meta(sample)["item_id"]].append(sample)

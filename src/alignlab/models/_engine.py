@@ -17,18 +17,50 @@ the prompt+option rows of all requests go through one padded forward pass.
 
 Simplified: no beam search, no speculative decoding, no prefix sharing between
 choice rows; stop sequences are matched on decoded text.
+
+Both entry points take ``should_stop``: checked between batches, decode
+steps and, inside a forward pass, before each decoder layer, it ends the call
+with :class:`EngineStopped` (the provider stops work whose callers were all
+cancelled, so an interrupted eval ends in about a second).
+Non-finite log-probabilities raise :class:`NonFiniteLogprobsError` instead of
+picking an arbitrary option.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from alignlab._errors import AlignlabError
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+StopCheck = Callable[[], bool] | None
+"""A callable that says the results are no longer wanted (None: never)."""
+
+
+class EngineStopped(Exception):
+    """The call was ended early because ``should_stop`` returned True."""
+
+
+class NonFiniteLogprobsError(AlignlabError):
+    """Choice scoring met a NaN or infinite log-probability (corrupt weights, usually)."""
+
+
+def _stop_if_asked(should_stop: StopCheck) -> None:
+    if should_stop is not None and should_stop():
+        raise EngineStopped("stopped: the results are no longer wanted")
+
+
+_Scores = tuple[list[float], int]
+"""One choice request's option log-likelihoods, and the tokens run to score them."""
+
 
 DEFAULT_MAX_BATCH_SIZE = 64
 """Most rows decoded together.  64 measured fastest on a 2-core CPU with
@@ -213,6 +245,38 @@ class Engine:
             ids.update(int(x) for x in config_eos)
         return frozenset(ids)
 
+    @contextlib.contextmanager
+    def _stoppable(self, should_stop: StopCheck) -> Iterator[None]:
+        """Check ``should_stop`` before every decoder layer while the block runs.
+
+        A prefill of a full batch takes tens of seconds on a small CPU; checking
+        between layers bounds the wait to one layer.  Only this thread's calls
+        are stopped (another thread may share the model).
+        """
+        if should_stop is None:
+            yield
+            return
+        import torch
+
+        owner = threading.get_ident()
+
+        def check(module: Any, args: Any) -> None:
+            if threading.get_ident() == owner:
+                _stop_if_asked(should_stop)
+
+        layers = [
+            layer
+            for module in self.model.modules()
+            if isinstance(module, torch.nn.ModuleList) and len(module) > 1
+            for layer in module
+        ]
+        handles = [layer.register_forward_pre_hook(check) for layer in layers]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
     @property
     def device(self) -> torch.device:
         """Where the model's weights are."""
@@ -220,14 +284,20 @@ class Engine:
 
     # -- generation -----------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def generate(
+        self, requests: Sequence[GenerationRequest], should_stop: StopCheck = None
+    ) -> list[GenerationResult]:
         """Complete every request; results come back in request order.
 
         Args:
             requests: Prompts with their sampling parameters.
+            should_stop: Checked before each batch and decode step.
 
         Returns:
             One result per request.
+
+        Raises:
+            EngineStopped: When ``should_stop`` returned True.
         """
         import torch
 
@@ -236,13 +306,15 @@ class Engine:
         for index, request in enumerate(requests):
             groups.setdefault(request.params, []).append(index)
         lengths = [len(r.prompt_ids) for r in requests]
-        with torch.inference_mode():
+        with torch.inference_mode(), self._stoppable(should_stop):
             for params, members in groups.items():
                 order = sorted(members, key=lengths.__getitem__)
                 for batch in _batches_by_budget(
                     order, lengths, self.max_batch_size, self.max_batch_tokens
                 ):
-                    outputs = self._generate_batch([requests[i] for i in batch], params)
+                    outputs = self._generate_batch(
+                        [requests[i] for i in batch], params, should_stop
+                    )
                     for index, output in zip(batch, outputs, strict=True):
                         results[index] = output
         return [r for r in results if r is not None]
@@ -304,10 +376,14 @@ class Engine:
         return out, cache, attention, positions, suffix_ids
 
     def _generate_batch(
-        self, batch: Sequence[GenerationRequest], params: SamplingParams
+        self,
+        batch: Sequence[GenerationRequest],
+        params: SamplingParams,
+        should_stop: StopCheck = None,
     ) -> list[GenerationResult]:
         import torch
 
+        _stop_if_asked(should_stop)
         rows = [r.prompt_ids for r in batch]
         # keep at least one token of every prompt out of the shared prefix
         out, cache, attention, positions, _ = self._prefill(
@@ -334,6 +410,7 @@ class Engine:
                     stop_reason[request_index] = "stop"
             if step == params.max_new_tokens - 1 or all(finished[i] for i in alive):
                 break
+            _stop_if_asked(should_stop)
             keep_rows = [row for row, i in enumerate(alive) if not finished[i]]
             # Compact when a quarter of the rows are done: copying the cache costs
             # about one decode step, so compacting for a single row does not pay.
@@ -400,51 +477,69 @@ class Engine:
 
     # -- choice scoring -------------------------------------------------------------
 
-    def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+    def score_choices(
+        self, requests: Sequence[ChoiceRequest], should_stop: StopCheck = None
+    ) -> list[ChoiceResult]:
         """Score every option of every request by log-likelihood.
 
         Args:
             requests: Prompts with the options to compare.
+            should_stop: Checked before each batch.
 
         Returns:
             One result per request, in order.
+
+        Raises:
+            EngineStopped: When ``should_stop`` returned True.
+            NonFiniteLogprobsError: When an option's log-probability is NaN or
+                +inf, or every option's is -inf.
         """
         import torch
 
         single = [i for i, r in enumerate(requests) if all(len(o) == 1 for o in r.option_ids)]
         multi = [i for i, r in enumerate(requests) if i not in set(single)]
-        logprobs: dict[int, list[float]] = {}
-        scored: dict[int, int] = {}
-        with torch.inference_mode():
-            self._score_single_token(requests, single, logprobs, scored)
-            self._score_sequences(requests, multi, logprobs, scored)
+        with torch.inference_mode(), self._stoppable(should_stop):
+            scores = {
+                **self._score_single_token(requests, single, should_stop),
+                **self._score_sequences(requests, multi, should_stop),
+            }
         results = []
         for i, request in enumerate(requests):
-            values = logprobs[i]
+            values, scored = scores[i]
+            if any(math.isnan(v) or v == math.inf for v in values) or max(values) == -math.inf:
+                raise NonFiniteLogprobsError(
+                    "model produced non-finite log-probabilities: its weights are probably corrupt"
+                )
             results.append(
                 ChoiceResult(
                     logprobs=values,
                     probs=_softmax(values),
                     prompt_tokens=len(request.prompt_ids),
-                    scored_tokens=scored[i],
+                    scored_tokens=scored,
                 )
             )
         return results
 
-    def _score_single_token(
-        self,
-        requests: Sequence[ChoiceRequest],
-        members: list[int],
-        logprobs: dict[int, list[float]],
-        scored: dict[int, int],
-    ) -> None:
-        import torch
-
-        lengths = [len(r.prompt_ids) for r in requests]
-        order = sorted(members, key=lengths.__getitem__)
+    def _scoring_batches(
+        self, order: list[int], lengths: list[int], should_stop: StopCheck
+    ) -> Iterator[list[int]]:
+        """Batches of rows to score (no decoding, so four times the generation batch size)."""
         for batch in _batches_by_budget(
             order, lengths, 4 * self.max_batch_size, self.max_batch_tokens
         ):
+            _stop_if_asked(should_stop)
+            yield batch
+
+    def _score_single_token(
+        self, requests: Sequence[ChoiceRequest], members: list[int], should_stop: StopCheck
+    ) -> dict[int, _Scores]:
+        """Scores of the ``members`` requests whose options are one token each (one prefill)."""
+        import torch
+
+        scores: dict[int, _Scores] = {}
+        lengths = [len(r.prompt_ids) for r in requests]
+        order = sorted(members, key=lengths.__getitem__)
+        for batch in self._scoring_batches(order, lengths, should_stop):
             rows = [requests[i].prompt_ids for i in batch]
             out, _, _, _, _ = self._prefill(
                 rows, max_prefix=min(len(r) for r in rows) - 1, logits_to_keep=1
@@ -452,18 +547,17 @@ class Engine:
             log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
             for row, i in enumerate(batch):
                 option_tokens = [o[0] for o in requests[i].option_ids]
-                logprobs[i] = log_probs[row, option_tokens].tolist()
-                scored[i] = lengths[i]
+                scores[i] = (log_probs[row, option_tokens].tolist(), lengths[i])
+        return scores
 
     def _score_sequences(
-        self,
-        requests: Sequence[ChoiceRequest],
-        members: list[int],
-        logprobs: dict[int, list[float]],
-        scored: dict[int, int],
-    ) -> None:
+        self, requests: Sequence[ChoiceRequest], members: list[int], should_stop: StopCheck
+    ) -> dict[int, _Scores]:
+        """Scores of the ``members`` requests, one prompt + option row per option."""
         import torch
 
+        logprobs: dict[int, list[float]] = {}
+        scored: dict[int, int] = {}
         rows: list[tuple[int, int, list[int]]] = []  # (request, option, ids)
         for i in members:
             for k, option in enumerate(requests[i].option_ids):
@@ -472,9 +566,7 @@ class Engine:
             scored[i] = 0
         lengths = [len(r[2]) for r in rows]
         order = sorted(range(len(rows)), key=lengths.__getitem__)
-        for batch in _batches_by_budget(
-            order, lengths, 4 * self.max_batch_size, self.max_batch_tokens
-        ):
+        for batch in self._scoring_batches(order, lengths, should_stop):
             # the logits that predict each option's first token must lie in the suffix
             max_prefix = min(
                 len(rows[j][2]) - len(requests[rows[j][0]].option_ids[rows[j][1]]) - 1
@@ -495,3 +587,4 @@ class Engine:
                 # the option's tokens are the last option_len targets of the row
                 logprobs[i][k] = float(token_lp[row, keep - 1 - option_len :].sum())
                 scored[i] += len(ids)
+        return {i: (logprobs[i], scored[i]) for i in members}

@@ -7,7 +7,10 @@ takes *everything* queued, runs it through :class:`~alignlab.models._engine.Engi
 in a thread (torch releases the GIL), and resolves the futures.  Requests that
 arrive while a batch runs form the next batch.  Unlike Inspect's ``hf``
 provider there is no wall-clock polling: the worker waits only until the
-queue stops growing between event-loop turns.
+queue stops growing between event-loop turns.  Once every caller of the
+running batch is cancelled (Ctrl-C), the engine stops at its next batch or
+decode step, so an interrupted eval ends in seconds instead of finishing the
+queued work in a thread that the event loop must wait for.
 
 Choice scoring: a solver passes ``GenerateConfig(extra_body={"alignlab_choices":
 [...]})``; the provider then scores each option's log-likelihood instead of
@@ -21,22 +24,16 @@ Every output carries token usage, so Inspect never falls back to tiktoken
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inspect_ai.model import (
-    ChatCompletionChoice,
-    ChatMessage,
-    ChatMessageAssistant,
-    GenerateConfig,
-    ModelAPI,
-    ModelOutput,
-    ModelUsage,
-    modelapi,
-)
-from inspect_ai.tool import ToolChoice, ToolInfo
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, ModelUsage, modelapi
 
+from alignlab.models._api import LocalModelAPI
 from alignlab.models._engine import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
@@ -48,15 +45,7 @@ from alignlab.models._engine import (
     SamplingParams,
 )
 from alignlab.models._load import load_model
-from alignlab.protocol import (
-    CHOICE_INDEX_KEY,
-    CHOICE_LOGPROBS_KEY,
-    CHOICE_NORM_KEY,
-    CHOICE_NORMS,
-    CHOICE_OPTIONS_KEY,
-    CHOICE_PROBS_KEY,
-    CHOICES_KEY,
-)
+from alignlab.protocol import CHOICE_NORM_KEY, CHOICE_NORMS
 
 DEFAULT_MAX_CONNECTIONS = 512
 """Samples Inspect may have in flight; the engine cuts them into batches itself."""
@@ -84,6 +73,11 @@ def chat_to_dicts(messages: list[ChatMessage]) -> list[dict[str, str]]:
         role = message.role if message.role in ("system", "user", "assistant") else "user"
         converted.append({"role": role, "content": message.text})
     return converted
+
+
+def _stop_when_all_done(taken: list[_Pending], stop: threading.Event, _: object) -> None:
+    if all(item.future.done() for item in taken):
+        stop.set()  # every caller is gone (cancelled): the results are not wanted
 
 
 class _Batcher:
@@ -115,10 +109,21 @@ class _Batcher:
     async def _work(self) -> None:
         while self.pending:
             await self._settle()
-            taken, self.pending = self.pending, []
+            # requests whose callers were cancelled while queued are dropped
+            taken = [p for p in self.pending if not p.future.done()]
+            self.pending = []
+            if not taken:
+                continue
+            stop = threading.Event()  # the engine checks it between batches and steps
+            stop_when_unwanted = functools.partial(_stop_when_all_done, taken, stop)
+            for item in taken:
+                item.future.add_done_callback(stop_when_unwanted)
             try:
-                results = await asyncio.to_thread(self._run, [p.request for p in taken])
+                results = await asyncio.to_thread(
+                    self._run, [p.request for p in taken], stop.is_set
+                )
             except BaseException as exc:
+                stop.set()
                 for item in taken:
                     if not item.future.done():
                         item.future.set_exception(exc)
@@ -131,44 +136,38 @@ class _Batcher:
                     item.future.set_result(result)
 
     def _run(
-        self, requests: list[GenerationRequest | ChoiceRequest]
+        self,
+        requests: list[GenerationRequest | ChoiceRequest],
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[GenerationResult | ChoiceResult]:
-        gen_idx = [i for i, r in enumerate(requests) if isinstance(r, GenerationRequest)]
-        choice_idx = [i for i, r in enumerate(requests) if isinstance(r, ChoiceRequest)]
         out: list[GenerationResult | ChoiceResult | None] = [None] * len(requests)
-        if choice_idx:
-            scored = self.engine.score_choices([requests[i] for i in choice_idx])  # type: ignore[misc]
-            for i, choice_result in zip(choice_idx, scored, strict=True):
-                out[i] = choice_result
-        if gen_idx:
-            generated = self.engine.generate([requests[i] for i in gen_idx])  # type: ignore[misc]
-            for i, gen_result in zip(gen_idx, generated, strict=True):
-                out[i] = gen_result
+
+        def run(kind: type, engine_call: Callable[..., list[Any]]) -> None:
+            indices = [i for i, r in enumerate(requests) if isinstance(r, kind)]
+            if indices:
+                results = engine_call([requests[i] for i in indices], should_stop)
+                for i, result in zip(indices, results, strict=True):
+                    out[i] = result
+
+        run(ChoiceRequest, self.engine.score_choices)
+        run(GenerationRequest, self.engine.generate)
         return [r for r in out if r is not None]
 
 
-class AlignlabModelAPI(ModelAPI):
+class AlignlabModelAPI(LocalModelAPI):
     """Inspect model API over a locally loaded alignlab model spec."""
 
-    def __init__(
-        self,
-        model_name: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        config: GenerateConfig = GenerateConfig(),  # noqa: B008 - Inspect's own signature
-        **model_args: Any,
-    ) -> None:
+    def __init__(self, model_name: str, **kwargs: Any) -> None:
         """Load the model named by ``model_name`` (an alignlab model spec).
 
         Args:
             model_name: A local model spec: ``smollm2-135m``, a directory, ``BASE+ADAPTER``.
-            base_url: Unused (local model).
-            api_key: Unused (local model).
-            config: Inspect generation defaults.
-            **model_args: ``max_batch_size`` and ``max_batch_tokens`` tune the engine;
-                ``threads`` sets torch's intra-op threads.
+            **kwargs: Inspect's provider arguments (:class:`LocalModelAPI`); of the
+                model args, ``max_batch_size`` and ``max_batch_tokens`` tune the
+                engine and ``threads`` sets torch's intra-op threads.
         """
-        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+        super().__init__(model_name, **kwargs)
+        model_args = self.model_args
         import torch
 
         threads = int(model_args.get("threads", os.cpu_count() or 1))
@@ -216,32 +215,9 @@ class AlignlabModelAPI(ModelAPI):
         text = "\n\n".join(d["content"] for d in dicts) + "\n\n"
         return list(tokenizer(text)["input_ids"])
 
-    async def generate(
-        self,
-        input: list[ChatMessage],
-        tools: list[ToolInfo],
-        tool_choice: ToolChoice,
-        config: GenerateConfig,
-    ) -> ModelOutput:
-        """Generate (or choice-score) one sample; batching happens behind the scenes.
-
-        Args:
-            input: The conversation.
-            tools: Ignored (local models here do not call tools).
-            tool_choice: Ignored.
-            config: Generation settings; ``extra_body['alignlab_choices']`` asks for
-                choice scoring.
-
-        Returns:
-            The model output with usage set.
-        """
+    async def write(self, input: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
+        """Generate a reply with ``config``'s sampling settings, batched with other samples'."""
         prompt = self.prompt_ids(input)
-        choices = (config.extra_body or {}).get(CHOICES_KEY)
-        if choices:
-            norm = str((config.extra_body or {}).get(CHOICE_NORM_KEY, "sum"))
-            if norm not in CHOICE_NORMS:
-                raise ValueError(f"{CHOICE_NORM_KEY} must be 'sum' or 'mean', got '{norm}'")
-            return await self._score(prompt, [str(c) for c in choices], per_token=norm == "mean")
         params = SamplingParams(
             max_new_tokens=config.max_tokens or DEFAULT_MAX_NEW_TOKENS,
             temperature=config.temperature if config.temperature is not None else 0.0,
@@ -254,26 +230,26 @@ class AlignlabModelAPI(ModelAPI):
             GenerationRequest(prompt_ids=prompt, params=params, seed=seed)
         )
         output_tokens = len(result.token_ids)
-        return ModelOutput(
-            model=self.model_name,
-            choices=[
-                ChatCompletionChoice(
-                    message=ChatMessageAssistant(
-                        content=result.text, model=self.model_name, source="generate"
-                    ),
-                    stop_reason="stop" if result.stop_reason == "stop" else "max_tokens",
-                )
-            ],
-            usage=ModelUsage(
-                input_tokens=result.prompt_tokens,
-                output_tokens=output_tokens,
-                total_tokens=result.prompt_tokens + output_tokens,
-            ),
+        usage = ModelUsage(
+            input_tokens=result.prompt_tokens,
+            output_tokens=output_tokens,
+            total_tokens=result.prompt_tokens + output_tokens,
+        )
+        return self.reply(
+            result.text, usage, "stop" if result.stop_reason == "stop" else "max_tokens"
         )
 
-    async def _score(
-        self, prompt: list[int], options: list[str], per_token: bool = False
+    async def choose(
+        self, input: list[ChatMessage], options: list[str], config: GenerateConfig
     ) -> ModelOutput:
+        """The option of highest log-likelihood after the prompt, batched with other samples'.
+
+        ``extra_body['alignlab_choice_norm']`` of ``mean`` ranks by log-likelihood per token.
+        """
+        norm = str((config.extra_body or {}).get(CHOICE_NORM_KEY, "sum"))
+        if norm not in CHOICE_NORMS:
+            raise ValueError(f"{CHOICE_NORM_KEY} must be 'sum' or 'mean', got '{norm}'")
+        prompt = self.prompt_ids(input)
         tokenizer = self.loaded.tokenizer
         option_ids = [list(tokenizer(o, add_special_tokens=False)["input_ids"]) for o in options]
         if any(not ids for ids in option_ids):
@@ -281,34 +257,15 @@ class AlignlabModelAPI(ModelAPI):
         result: ChoiceResult = await self._batcher().submit(
             ChoiceRequest(prompt_ids=prompt, option_ids=option_ids)
         )
-        if per_token:
+        if norm == "mean":
             result = result.per_token([len(ids) for ids in option_ids])
-        best = result.best
-        return ModelOutput(
-            model=self.model_name,
-            choices=[
-                ChatCompletionChoice(
-                    message=ChatMessageAssistant(
-                        content=options[best], model=self.model_name, source="generate"
-                    ),
-                    stop_reason="stop",
-                )
-            ],
-            usage=ModelUsage(
-                input_tokens=result.prompt_tokens,
-                output_tokens=0,
-                total_tokens=result.scored_tokens,
-            ),
-            metadata={
-                CHOICE_OPTIONS_KEY: options,
-                CHOICE_LOGPROBS_KEY: result.logprobs,
-                CHOICE_PROBS_KEY: result.probs,
-                CHOICE_INDEX_KEY: best,
-            },
+        usage = ModelUsage(
+            input_tokens=result.prompt_tokens, output_tokens=0, total_tokens=result.scored_tokens
         )
+        return self.choice_reply(options, result.best, result.probs, usage, result.logprobs)
 
 
 @modelapi(name="alignlab")
-def alignlab_provider() -> type[ModelAPI]:
+def alignlab_provider() -> type[AlignlabModelAPI]:
     """Register the provider; Inspect imports it lazily through this factory."""
     return AlignlabModelAPI

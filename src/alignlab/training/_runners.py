@@ -15,14 +15,13 @@ adapter.  No runner calls the guard itself.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from alignlab._errors import AlignlabError
+from alignlab._lookup import import_submodules, lookup
 from alignlab.training._common import Penalty, StepCallback, TrainOutcome, lora_model
 from alignlab.training._config import TrainingConfig
 from alignlab.training._examples import Example
@@ -104,8 +103,7 @@ def kinds() -> dict[str, Runner]:
     """
     import alignlab.training as package
 
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    import_submodules(package, public_only=False)
     return dict(sorted(_RUNNERS.items()))
 
 
@@ -115,10 +113,7 @@ def get_runner(kind: str) -> Runner:
     Raises:
         AlignlabError: If there is no such kind (the message lists the known ones).
     """
-    known = kinds()
-    if kind not in known:
-        raise AlignlabError(f"unknown training kind '{kind}'; known kinds: {', '.join(known)}")
-    return known[kind]
+    return lookup(kinds(), kind, "training kind", known="kinds")
 
 
 def run(
@@ -172,4 +167,5 @@ def run(
     job = Job(model, tokenizer, data, training, workdir, on_step, penalty)
     outcome = entry.train(job)
     model.save_pretrained(str(adapter_dir))
-    return replace(outcome, leakage_guard=report)
+    device = str(next(model.parameters()).device)
+    return replace(outcome, leakage_guard=report, device=device)
