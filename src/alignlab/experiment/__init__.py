@@ -10,6 +10,7 @@ from alignlab.experiment._execute import RunSummary, execute
 from alignlab.experiment._keys import KEY_SCHEME, canonical_json, cell_key, explain_mismatch
 from alignlab.experiment._plan import EvalCell, Plan, TrainCell, make_plan
 from alignlab.experiment._progress import ProgressView
+from alignlab.experiment._ray import execute_ray
 from alignlab.experiment._records import (
     CELL_STATES,
     RECORD_VERSION,
@@ -20,6 +21,7 @@ from alignlab.experiment._records import (
     RunRecord,
 )
 from alignlab.experiment._session import (
+    EXECUTORS,
     Session,
     cached_keys,
     open_session,
@@ -39,6 +41,7 @@ from alignlab.experiment._store import Store, export, open_store
 
 __all__ = [
     "CELL_STATES",
+    "EXECUTORS",
     "KEY_SCHEME",
     "PROFILES",
     "RECORD_VERSION",
@@ -62,6 +65,7 @@ __all__ = [
     "canonical_json",
     "cell_key",
     "execute",
+    "execute_ray",
     "explain_mismatch",
     "export",
     "load_spec",

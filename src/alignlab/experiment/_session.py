@@ -81,25 +81,52 @@ def cached_keys(session: Session) -> set[str]:
         }
 
 
+EXECUTORS: Final = ("local", "ray")
+"""Where cells run: in this process, or as tasks on a Ray cluster."""
+
+
 def run_session(
     session: Session,
     on_event: Event | None = None,
     on_step: Callable[[str, int, int, float], None] | None = None,
     write_report: bool = True,
+    executor: str = "local",
+    address: str | None = None,
 ) -> RunSummary:
     """Run every cell not yet done, then compare and write the report.
+
+    Args:
+        session: The planned experiment.
+        on_event: Progress hook for cell state changes.
+        on_step: Progress hook for training steps (local executor only).
+        write_report: Write ``report.html`` at the end.
+        executor: ``local`` or ``ray``.
+        address: The Ray cluster's address (``ray`` only; default: ``RAY_ADDRESS``
+            or a local instance).
 
     Raises:
         AlignlabError: If the store cannot be opened, the directory belongs to
             another spec or another process is running it.
     """
+    from alignlab._errors import AlignlabError
     from alignlab.files import RunLock
 
+    if executor not in EXECUTORS:
+        raise AlignlabError(f"unknown executor '{executor}'; choose {' or '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        raise AlignlabError("--address is for the ray executor (add --executor ray)")
     with open_store(session.db) as store:
         session.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(session.run_dir):
             prepare_run_dir(session.run_dir, session.plan)
-            summary = execute(session.plan, store, session.run_dir, on_event, on_step)
+            if executor == "ray":
+                from alignlab.experiment._ray import execute_ray
+
+                summary = execute_ray(
+                    session.plan, store, session.run_dir, address=address, on_event=on_event
+                )
+            else:
+                summary = execute(session.plan, store, session.run_dir, on_event, on_step)
             if write_report:
                 summary.report = report_run(store, session.plan.run_id, session.run_dir)
     return summary

@@ -12,13 +12,12 @@ registered training kind (:func:`alignlab.training.kinds`).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from alignlab._errors import AlignlabError
+from alignlab._lookup import import_submodules, lookup
 from alignlab.methods._config import MethodConfig
 from alignlab.training import kinds
 
@@ -155,32 +154,13 @@ def unregister(name: str) -> None:
 
 
 def registered_methods() -> dict[str, MethodInfo]:
-    """Every method in :mod:`alignlab.methods`, importing the modules on first call.
-
-    Returns:
-        Method infos by name, sorted by name.
-    """
+    """Every method in :mod:`alignlab.methods` by name, sorted (modules imported on first call)."""
     import alignlab.methods as package
 
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+    import_submodules(package)
     return dict(sorted(_METHODS.items()))
 
 
 def get_method(name: str) -> MethodInfo:
-    """Look up one method by name.
-
-    Args:
-        name: Method name, e.g. ``sft_control``.
-
-    Returns:
-        Its info.
-
-    Raises:
-        AlignlabError: If there is no such method (the message lists the known ones).
-    """
-    methods = registered_methods()
-    if name not in methods:
-        raise AlignlabError(f"unknown method '{name}'; known methods: {', '.join(methods)}")
-    return methods[name]
+    """The method called ``name`` (e.g. ``sft_control``); unknown names list the known ones."""
+    return lookup(registered_methods(), name, "method")
