@@ -1,7 +1,17 @@
 """The ``alignlab`` command line: thin typer commands over the packages.
 
-Every command turns :class:`~alignlab.AlignlabError` into one line on stderr
-and exit code 2; anything else is a bug and keeps its traceback.
+Every failure is one line on stderr and an exit code (see :mod:`alignlab._errors`):
+
+- 0: success;
+- 1: a run started but failed (an eval whose log status is ``error``);
+- 2: bad input: a usage error (unknown command or option, a bad or missing
+  value), an :class:`~alignlab.AlignlabError`, a missing optional dependency,
+  a path that cannot be written;
+- 130: interrupted (SIGINT, Ctrl-C); 143: terminated (SIGTERM).  Both unwind
+  normally, so scratch directories are removed and an eval's log is marked
+  ``cancelled``.
+
+Anything else is a bug and keeps its traceback.
 
 Listing commands (``models``, ``evals``, ``methods``) print a table whose name
 column is never truncated (the other columns wrap), or with ``--json`` a JSON
@@ -18,18 +28,34 @@ document on stdout with no markup:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import json
 import os
+import re
+import signal
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from alignlab._errors import AlignlabError
+from alignlab._errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    AlignlabError,
+    RunFailed,
+)
 
 app = typer.Typer(
     name="alignlab",
@@ -112,8 +138,33 @@ def _parse_task_args(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise AlignlabError(f"task argument '{pair}' is not of the form key=value")
-        args[key] = yaml.safe_load(value)
+        try:
+            args[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise AlignlabError(f"argument '{key}': cannot read '{value}': {problem}") from None
     return args
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _check_writable_dir(path: Path, option: str) -> None:
+    """Create ``path`` if needed and make sure a file can be written in it, up front.
+
+    Raises:
+        AlignlabError: Naming the path and the reason (a file in the way, no
+            permission, a read-only or full file system).
+    """
+    if path.exists() and not path.is_dir():
+        raise AlignlabError(f"cannot write {path} ({option}): it is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise AlignlabError(f"cannot write {path} ({option}): {exc.strerror or exc}") from None
 
 
 def _inspect_model(spec_text: str) -> str:
@@ -131,6 +182,66 @@ def _inspect_model(spec_text: str) -> str:
     return f"alignlab/{spec.raw}"
 
 
+API_EXTRA_PACKAGES = ("openai", "anthropic", "google-genai")
+"""The SDKs in the ``alignlab[api]`` extra (pyproject.toml), for Inspect's API providers."""
+
+
+def _prerequisite_line(exc: Exception, model: str) -> str:
+    """One line for Inspect's ``PrerequisiteError`` (rich markup, several lines)."""
+    raw = str(getattr(exc, "message", exc))
+    try:
+        plain = Text.from_markup(raw).plain
+    except Exception:  # markup that does not parse: show it as it is
+        plain = raw
+    text = ""
+    for line in filter(None, (_one_line(line) for line in plain.splitlines())):
+        text += line if not text else (" " if text.endswith((":", ".")) else "; ") + line
+    text = re.sub(r"^error:\s*", "", text, flags=re.IGNORECASE)
+    install = re.search(r"requires optional dependencies\. Install with: pip install (.+)$", text)
+    if install is None:
+        return text
+    packages = install.group(1).split()
+    names = ", ".join(f"'{package}'" for package in packages)
+    noun = "package" if len(packages) == 1 else "packages"
+    if all(package in API_EXTRA_PACKAGES for package in packages):
+        command = "pip install 'alignlab[api]'"
+    else:
+        command = f"pip install {' '.join(packages)}"
+    return f"model '{model}' needs the {names} {noun}: {command}"
+
+
+def _check_provider(model: str) -> None:
+    """Fail now, before any task is built or request sent, if the provider's SDK is missing.
+
+    Inspect registers each provider as a wrapper around a factory that checks its
+    SDK (raising ``PrerequisiteError``) and returns the model class; calling the
+    factory alone checks without creating a model.  Where the registry looks
+    different (another Inspect version), the check is left to Inspect's own call.
+    """
+    import inspect
+
+    import inspect_ai.model  # noqa: F401  (registers Inspect's providers)
+    from inspect_ai._util.error import PrerequisiteError
+    from inspect_ai._util.registry import registry_find, registry_unqualified_name
+
+    provider = model.split("/", 1)[0]
+    found = registry_find(
+        lambda info: info.type == "modelapi" and registry_unqualified_name(info) == provider
+    )
+    if not found or not callable(found[0]):
+        return
+    try:
+        factory = inspect.getclosurevars(found[0]).nonlocals.get("wrapped")
+    except TypeError:  # not a Python function
+        return
+    if factory is None or isinstance(factory, type) or not callable(factory):
+        return
+    try:
+        factory()
+    except PrerequisiteError as exc:
+        raise AlignlabError(_prerequisite_line(exc, model)) from None
+
+
 def _resolve_task(name: str, task_args: dict[str, Any]) -> Any:
     from alignlab.evals import check_task_args, registered_evals
 
@@ -140,9 +251,34 @@ def _resolve_task(name: str, task_args: dict[str, Any]) -> Any:
         # inside the factory is a bug with its traceback, not a "bad argument"
         return evals[name].factory(**check_task_args(evals[name], task_args))
     if "@" in name or name.endswith(".py") or "/" in name:
-        return name  # an Inspect task reference; Inspect resolves it
+        return _task_reference(name)  # an Inspect task reference; Inspect resolves it
     known = ", ".join(evals)
     raise AlignlabError(f"unknown task '{name}'; built-in tasks: {known} (or FILE.py@task)")
+
+
+TASK_FILE_SUFFIXES = (".py", ".ipynb")
+"""Files that Inspect loads tasks from (``FILE.py@task``)."""
+
+
+def _task_reference(name: str) -> str:
+    """Check that a ``FILE.py[@task]`` or directory reference exists; registry names pass."""
+    file, at, _ = name.partition("@")
+    path = Path(file)
+    looks_like_path = file.endswith((*TASK_FILE_SUFFIXES, "/")) or file.startswith(("/", "."))
+    if not path.exists():
+        if looks_like_path:
+            raise AlignlabError(f"task file '{file}' does not exist")
+        return name  # a registry name such as 'package/task'
+    if path.is_dir():
+        if at:
+            raise AlignlabError(f"'{file}' is a directory, not a task file (FILE.py@task)")
+    elif not file.endswith(TASK_FILE_SUFFIXES):
+        raise AlignlabError(f"task file '{file}' is not a Python file (.py)")
+    if not at and path.is_absolute():
+        # Inspect globs a reference without '@' from the working directory, which
+        # fails on an absolute path; the relative path names the same file
+        return os.path.relpath(path)
+    return name
 
 
 @app.command("evals")
@@ -204,6 +340,46 @@ def _results_table(log: Any, task_obj: Any) -> Table:
     return table
 
 
+UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+"""Errors that mean a file cannot be written there: bad input (exit 2), not a failed run."""
+
+
+@contextlib.contextmanager
+def _patient_interrupts() -> Iterator[None]:
+    """While Inspect runs: a second Ctrl-C waits for the cancelled eval to finish.
+
+    asyncio's runner turns the first Ctrl-C into a cancellation of the run:
+    Inspect marks the log ``cancelled`` and returns, within seconds.  It raises
+    ``KeyboardInterrupt`` on the next Ctrl-C, in the middle of Inspect's
+    cleanup, which leaves the log ``started`` and can hang Inspect's shutdown
+    on a shielded wait (seen with inspect-ai 0.3.285).  So the second one only
+    says that the run is stopping; a third aborts as before.  asyncio has no
+    public hook for this: ``Runner._on_sigint`` (Python 3.11-3.13) is wrapped
+    for the duration of the block, and left alone where it does not exist.
+    """
+    runner = getattr(asyncio, "Runner", None)
+    original = getattr(runner, "_on_sigint", None)
+    if runner is None or original is None:
+        yield
+        return
+
+    def on_sigint(self: Any, signum: int, frame: FrameType | None, main_task: Any) -> None:
+        if getattr(self, "_interrupt_count", 0) == 1 and not main_task.done():
+            self._interrupt_count = 2
+            err_console.print(
+                "stopping: the eval log is being marked cancelled (Ctrl-C again to abort)",
+                highlight=False,
+            )
+            return
+        original(self, signum, frame, main_task)
+
+    runner._on_sigint = on_sigint
+    try:
+        yield
+    finally:
+        runner._on_sigint = original
+
+
 @app.command("eval")
 def eval_command(
     task: Annotated[str, typer.Argument(help="Built-in eval name, or an Inspect FILE.py@task.")],
@@ -219,37 +395,64 @@ def eval_command(
     log_dir: Annotated[Path, typer.Option(help="Where Inspect writes .eval logs.")] = Path("logs"),
     seed: Annotated[int, typer.Option(help="Seed for sampled decoding.")] = 0,
     display: Annotated[
-        str, typer.Option(help="Inspect display: full, rich, plain, log or none.")
+        str, typer.Option(help="Inspect display: full, conversation, rich, plain, log or none.")
     ] = "rich",
 ) -> None:
     """Evaluate a model on a task; writes an Inspect .eval log and prints its metrics."""
+    from typing import get_args
+
     from inspect_ai import eval as inspect_eval
+    from inspect_ai._util.error import PrerequisiteError
+    from inspect_ai.util import DisplayType
 
     from alignlab.evals.mwe import SPLIT_RULE_KEY
-    from alignlab.models import DEFAULT_MAX_CONNECTIONS
+    from alignlab.models import DEFAULT_MAX_CONNECTIONS, parse_spec
 
+    if display not in get_args(DisplayType):
+        choices = ", ".join(get_args(DisplayType))
+        raise AlignlabError(f"unknown --display '{display}'; choose one of: {choices}")
+    if not parse_spec(model).is_local:
+        _check_provider(model)  # a missing SDK fails before the task is built
     task_obj = _resolve_task(task, _parse_task_args(task_arg or []))
     split_rule = (getattr(task_obj, "metadata", None) or {}).get(SPLIT_RULE_KEY)
     if split_rule:  # which items of a user's file are evaluated (mwe)
         first = f" (--limit: the first {limit})" if limit is not None else ""
         line = f"{task}: {split_rule}{first}"
         console.print(line, markup=False, highlight=False, soft_wrap=True)
-    inspect_model = _inspect_model(model)
+    _check_writable_dir(log_dir, "--log-dir")
+    with _remembered_interrupts():  # loading weights: a Ctrl-C is not lost in a finaliser
+        inspect_model = _inspect_model(model)
+    _raise_if_interrupted()
     max_connections = DEFAULT_MAX_CONNECTIONS if inspect_model.startswith("alignlab/") else None
-    logs = inspect_eval(
-        task_obj,
-        model=inspect_model,
-        limit=limit,
-        log_dir=str(log_dir),
-        seed=seed,
-        max_connections=max_connections,
-        display=display,  # type: ignore[arg-type]
-        log_format="eval",
-    )
+    try:
+        with _patient_interrupts():
+            logs = inspect_eval(
+                task_obj,
+                model=inspect_model,
+                limit=limit,
+                log_dir=str(log_dir),
+                seed=seed,
+                max_connections=max_connections,
+                display=display,  # type: ignore[arg-type]
+                log_format="eval",
+            )
+    except PrerequisiteError as exc:  # a missing SDK or API key, a task not in its file
+        raise AlignlabError(_prerequisite_line(exc, model)) from None
+    if not logs or any(log.status == "cancelled" for log in logs):
+        # Inspect absorbs Ctrl-C: it marks the log cancelled and returns what it has
+        # (nothing), so the interrupt is reported here
+        raise KeyboardInterrupt
     for log in logs:
         if log.status != "success":
             message = log.error.message if log.error else log.status
-            raise AlignlabError(f"eval of '{task}' failed: {message.strip().splitlines()[-1]}")
+            lines = message.strip().splitlines() or [log.status]
+            # Inspect records an exception as its repr: ValueError('why') reads as why
+            reason = re.sub(r"""^\w+\((['"])(.*)\1\)$""", r"\2", lines[-1])
+            os_error = re.match(r"""^\w*Error\((\d+), ['"](.*)['"]\)$""", lines[-1])
+            if os_error and int(os_error[1]) in UNWRITABLE_ERRNOS:  # disk full, read-only
+                raise AlignlabError(f"cannot write the eval log in {log_dir}: {os_error[2]}")
+            where = f" (log: {log.location})" if Path(log.location).is_file() else ""
+            raise RunFailed(f"eval of '{task}' failed: {reason}{where}")
         console.print(_results_table(log, task_obj))
         console.print(f"log: {log.location}  (open with `inspect view --log-dir {log_dir}`)")
 
@@ -344,19 +547,29 @@ def train_command(
     _quiet_transformers()
     params = _parse_task_args(param or [])
     validate_request(method, base, params)  # fail in one line before any progress display
+    _check_writable_dir(out.absolute().parent, "the directory of --out")
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]}"),
         TimeRemainingColumn(),
         console=err_console,
+        disable=not err_console.is_terminal,  # a log file gets no bar, errors stay one line
     ) as progress:
         bar = progress.add_task(f"train {method}", total=None, loss="-")
 
         def on_step(step: int, total: int, loss: float) -> None:
+            _raise_if_interrupted()  # a Ctrl-C that Python swallowed stops the run here
             progress.update(bar, completed=step, total=total, loss=f"{loss:.4f}")
 
-        manifest = train(method, base, out, params, on_step=on_step)
+        with _remembered_interrupts():
+            try:
+                manifest = train(method, base, out, params, on_step=on_step)
+            except OSError as exc:
+                if exc.filename is not None:
+                    raise  # main() names the file
+                # a write to an open file (disk full): name the run's output instead
+                raise AlignlabError(f"cannot write {out}: {exc.strerror or exc}") from None
     console.print(
         f"{manifest.method} on {manifest.base}: {manifest.n_examples} examples, "
         f"{manifest.tokens_seen} tokens, {len(manifest.loss_curve)} steps, "
@@ -378,26 +591,159 @@ def _one_line_warning(
     return f"warning: {message}\n"
 
 
+_signal_received: int | None = None
+"""SIGINT or SIGTERM once one has arrived: the run is being interrupted."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Handle SIGTERM like Ctrl-C, so that the run unwinds the same way.
+
+    Whatever handles SIGINT now handles this signal too: Python's default
+    raises ``KeyboardInterrupt`` (``finally`` blocks remove scratch
+    directories); while an eval runs, asyncio's handler cancels the run and
+    Inspect marks its log ``cancelled``.  A repeated SIGTERM changes nothing.
+    """
+    global _signal_received
+    if _signal_received == signal.SIGTERM:
+        return
+    _signal_received = signal.SIGTERM
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not _on_sigterm:
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job) or not handled in Python
+        raise KeyboardInterrupt
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    global _signal_received
+    if _signal_received is None:
+        _signal_received = signal.SIGINT
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _remembered_interrupts() -> Iterator[None]:
+    """Ctrl-C raises ``KeyboardInterrupt`` as usual, and is remembered.
+
+    Python swallows an exception raised inside a finaliser (``__del__`` during
+    garbage collection prints "Exception ignored" and goes on), so a Ctrl-C
+    can be lost; :func:`_raise_if_interrupted` at every training step raises
+    it again.  Only where SIGINT has Python's default handler (not in a
+    background job, which ignores it).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _quiet_lost_interrupts(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a Ctrl-C raised inside a finaliser is not a traceback.
+
+    It is remembered (:data:`_signal_received`) and raised again at the next
+    training step; any other unraisable exception is reported as usual.
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _signal_received is not None:
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def _raise_if_interrupted() -> None:
+    if _signal_received is not None:
+        raise KeyboardInterrupt
+
+
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """Click's exception classes: typer >= 0.2x vendors click, older typer uses click itself."""
+    types: list[type[Exception]] = []
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+
+        types.append(TyperClickException)
+    except ImportError:
+        pass
+    try:
+        from click.exceptions import ClickException
+
+        types.append(ClickException)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _usage_line(exc: Exception) -> str:
+    """Click's message for a usage error and where to get help, in one line (no usage box)."""
+    format_message = getattr(exc, "format_message", None)
+    message = _one_line(format_message() if callable(format_message) else str(exc))
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message = f"{message} (see '{ctx.command_path} --help')"
+    return message
+
+
+def _os_error_line(exc: OSError) -> str:
+    from alignlab.models import cache_dir
+
+    reason = exc.strerror or str(exc)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return reason
+    line = f"cannot access {' -> '.join(paths)}: {reason}"
+    cache = cache_dir().absolute()
+    if any(Path(p).absolute().is_relative_to(cache) for p in paths):
+        line += f" (alignlab's cache {cache}: set ALIGNLAB_CACHE to a writable directory)"
+    return line
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err_console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
+    sys.exit(code)
+
+
+def _interrupted() -> NoReturn:
+    if _signal_received == signal.SIGTERM:
+        err_console.print("terminated", highlight=False)
+        sys.exit(EXIT_TERMINATED)
+    err_console.print("interrupted", highlight=False)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line."""
+    """Entry point: run the app; every failure is one line on stderr and an exit code."""
     import warnings
 
+    global _signal_received
+    _signal_received = None
     os.environ.setdefault("INSPECT_DISPLAY", "rich")
     warnings.formatwarning = _one_line_warning
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.unraisablehook = _quiet_lost_interrupts
+    usage_errors = _usage_error_types()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+    except KeyboardInterrupt:
+        _interrupted()
     except AlignlabError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        _fail(str(exc), exc.exit_code)
+    except usage_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `alignlab`: the help text
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(EXIT_BAD_INPUT)
+        _fail(_usage_line(exc), EXIT_BAD_INPUT)
+    except (typer.Abort, EOFError):  # a prompt cut short
+        _interrupted()
+    except OSError as exc:  # last resort: paths are checked up front where we can
+        _fail(_os_error_line(exc), EXIT_BAD_INPUT)
+    # standalone_mode=False: typer returns the code of an Exit (--help: 0) and turns
+    # KeyboardInterrupt into 130; a command that returns normally gives None
+    if _signal_received is not None or code == EXIT_INTERRUPTED:
+        _interrupted()
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

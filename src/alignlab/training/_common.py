@@ -52,6 +52,9 @@ class TrainOutcome:
     """Loss per optimiser step."""
     leakage_guard: GuardReport | None = None
     """Evals the leakage guard checked and skipped (set by :func:`~alignlab.training.run`)."""
+    device: str = "cpu"
+    """Where the adapter was trained, e.g. ``cpu`` or ``cuda:0`` (set by
+    :func:`~alignlab.training.run`)."""
 
 
 def cpu_training_args(training: TrainingConfig, output_dir: Path) -> dict[str, Any]:
@@ -113,7 +116,22 @@ def lora_model(weights_dir: Path, training: TrainingConfig) -> Any:
         target_modules=list(training.lora_targets),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:  # peft: no module matches (NoMatchingPeftModuleError)
+        linear = sorted(
+            {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if _is_linear(m)}
+        )
+        raise AlignlabError(
+            f"bad lora_targets {list(training.lora_targets)}: {str(exc).splitlines()[0]} "
+            f"(linear modules of {weights_dir}: {', '.join(linear)})"
+        ) from None
+
+
+def _is_linear(module: Any) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.Linear)
 
 
 def loss_callback(curve: list[LossPoint], on_step: StepCallback | None) -> Any:
