@@ -91,43 +91,65 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 
 
+def _device_line() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:0 ({torch.cuda.get_device_name(0)})"
+    return "cpu"
+
+
+def _short_count(value: float, units: tuple[str, ...]) -> str:
+    for unit in units[:-1]:
+        if value < 1000:
+            return f"{value:.0f}{unit}"
+        value /= 1000
+    return f"{value:.1f}{units[-1]}"
+
+
 @app.command()
 def models(as_json: JsonOption = False) -> None:
-    """List model specs and whether each is available offline."""
-    from alignlab.models import EMBEDDED_MODELS, cache_dir, is_available_offline
-    from alignlab.models._load import converted_dir
+    """List the named models (size, licence, provenance, installed?) and the device."""
+    from alignlab.models import cache_dir, model_catalogue
 
-    rows: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "description": embedded.description,
-            "available_offline": is_available_offline(name),
-            "converted_cached": (converted_dir(name) / "config.json").is_file(),
-        }
-        for name, embedded in sorted(EMBEDDED_MODELS.items())
-    ]
+    entries = model_catalogue()
+    device = _device_line()
     if as_json:
-        _print_json(rows)
+        _print_json(
+            {"device": device, "cache": str(cache_dir()), "models": [e.as_dict() for e in entries]}
+        )
         return
-    table = Table(title="Embedded models")
-    table.add_column("spec", no_wrap=True, min_width=max((len(r["name"]) for r in rows), default=4))
-    table.add_column("offline")
-    table.add_column("converted cache")
-    table.add_column("description")
-    for row in rows:
+    table = Table(title="Named models")
+    _name_column(table, [e.name for e in entries])
+    for column in ("params", "GGUF", "licence", "installed", "converted"):
+        table.add_column(column, no_wrap=True)
+    for entry in entries:
         table.add_row(
-            row["name"],
-            "[green]yes[/green]" if row["available_offline"] else "[red]no[/red]",
-            "yes" if row["converted_cached"] else "no (first load converts, ~40 s)",
-            row["description"],
+            entry.name,
+            _short_count(entry.parameters, ("", "K", "M", "B")),
+            _short_count(entry.size_bytes, (" B", " kB", " MB", " GB")),
+            entry.licence,
+            "[green]yes[/green]" if entry.installed else "[red]no[/red]",
+            "yes" if entry.converted else "no (first load converts)",
         )
     console.print(table)
+    for entry in entries:
+        console.print(
+            f"{entry.name}: {entry.description}. {entry.provenance}", highlight=False, markup=False
+        )
+        if not entry.installed:
+            console.print(
+                f"{entry.name}: not installed; {entry.install_hint}", highlight=False, markup=False
+            )
     console.print(
-        "Other specs: a local HF model directory; a hub id 'org/name' (needs the hub or its "
-        "cache); 'BASE+ADAPTER_DIR' (a PEFT LoRA adapter on a local base); an Inspect model "
-        "string such as 'openai/gpt-4o-mini' (eval only)."
+        "Other specs: a local GGUF file 'path/to/model.gguf' (converted once); a local HF model "
+        "directory; a hub id 'org/name' (needs the hub or its cache); 'BASE+ADAPTER_DIR' (a "
+        "PEFT LoRA adapter on a local base); an Inspect model string such as "
+        "'openai/gpt-4o-mini' (eval only; pip install 'alignlab[api]').",
+        highlight=False,
+        markup=False,
     )
-    console.print(f"Cache: {cache_dir()}")
+    console.print(f"Device: {device}   Cache: {cache_dir()}", highlight=False)
 
 
 def _parse_task_args(pairs: list[str]) -> dict[str, Any]:
@@ -580,6 +602,147 @@ def train_command(
     console.print(f"adapter: {out}  (evaluate with --model '{base}+{out}')")
 
 
+def _dry_run_table(session: Any) -> Table:
+    from alignlab.experiment import cached_keys
+
+    done = cached_keys(session)
+    plan = session.plan
+    table = Table(title=f"{plan.loaded.spec.name}: run {plan.run_id[:12]} in {session.run_dir}")
+    for column in ("kind", "variant", "eval / split", "key", "status"):
+        table.add_column(column, no_wrap=column in ("kind", "key", "status"))
+    for train in plan.train_cells:
+        status = "cached" if train.key in done else "to run"
+        table.add_row("train", train.variant.label, "-", train.key[:12], status)
+    for cell in plan.eval_cells:
+        where = f"{cell.eval} / {cell.split}" + (
+            "" if cell.format == "all" else f" / {cell.format}"
+        )
+        status = "cached" if cell.key in done else "to run"
+        table.add_row("eval", cell.train.variant.label, where, cell.key[:12], status)
+    return table
+
+
+@app.command("run")
+def run_command(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML); see docs/experiments.md.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory (default: the spec's out, or runs/NAME).")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="Results store: a SQLite path or postgresql://... (default: in --out)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the cells and which are cached; run nothing.")
+    ] = False,
+    executor: Annotated[str, typer.Option(help="Where cells run: local or ray.")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (with --executor ray).")
+    ] = None,
+) -> None:
+    """Run an experiment: train every variant, evaluate, compare, write the report; resumable."""
+    from rich.live import Live
+
+    from alignlab.experiment import EXECUTORS, ProgressView, open_session, run_session
+
+    _quiet_transformers()
+    if executor not in EXECUTORS:
+        raise AlignlabError(f"unknown executor '{executor}'; choose {' or '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        raise AlignlabError("--address is for the ray executor (add --executor ray)")
+    session = open_session(spec, out=out, db=db)
+    if dry_run:
+        console.print(_dry_run_table(session))
+        return
+    _check_writable_dir(session.run_dir.absolute().parent, "the parent of the run directory")
+    view = ProgressView.of(session.plan)
+
+    def on_step(key: str, step: int, total: int, loss: float) -> None:
+        _raise_if_interrupted()
+        view.step(key, step, total, loss)
+
+    with (
+        _remembered_interrupts(),
+        Live(
+            view,
+            console=err_console,
+            refresh_per_second=2,
+            transient=False,
+            redirect_stdout=True,
+            redirect_stderr=False,
+        ) as live,
+    ):
+        live.update(view)
+        summary = run_session(
+            session, on_event=view.event, on_step=on_step, executor=executor, address=address
+        )
+    console.print(
+        f"{summary.done} cells run, {summary.cached} cached, {len(summary.failed)} failed "
+        f"in {summary.seconds:.0f} s; run {summary.run_id[:12]} in {summary.run_dir}"
+    )
+    for failure in summary.failed:
+        console.print(f"  failed: {failure}", highlight=False)
+    if summary.report is not None:
+        console.print(f"report: {summary.report}")
+    if summary.failed:
+        raise RunFailed(f"{len(summary.failed)} cell(s) failed; rerun to retry them")
+
+
+def _run_location(run_dir: Path, db: str | None) -> tuple[str, str]:
+    """The run id in ``run_dir`` and its store location."""
+    from alignlab.experiment import RUN_ID_FILE, STORE_FILE
+
+    marker = run_dir / RUN_ID_FILE
+    if not marker.is_file():
+        raise AlignlabError(f"{run_dir} is not an alignlab run directory (no {RUN_ID_FILE} file)")
+    return marker.read_text().strip(), db or str(run_dir / STORE_FILE)
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (from `alignlab run`).")],
+    db: Annotated[str | None, typer.Option(help="Results store, if not the run's SQLite.")] = None,
+) -> None:
+    """Rebuild RUN_DIR/report.html from the results store alone."""
+    from alignlab.experiment import open_store, report_run
+
+    run_id, location = _run_location(run_dir, db)
+    with open_store(location) as store:
+        if store.get_run(run_id) is None:
+            raise AlignlabError(f"run {run_id[:12]} is not in the results store {store.url}")
+        path = report_run(store, run_id, run_dir)
+    console.print(f"report: {path}")
+
+
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (from `alignlab run`).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the tables (default: RUN_DIR/export).")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Results store, if not the run's SQLite.")] = None,
+) -> None:
+    """Write the run's cells, metrics, curves and comparisons as CSV and Parquet."""
+    from alignlab.experiment import export, open_store
+
+    run_id, location = _run_location(run_dir, db)
+    target = out or run_dir / "export"
+    _check_writable_dir(target.absolute().parent, "the parent of --out")
+    with open_store(location) as store:
+        paths = export(store, run_id, target)
+    for path in paths:
+        console.print(str(path))
+
+
+LIBRARY_DEPRECATIONS = (
+    r"`past_key_values` is deprecated",
+    r"`is_gradient_checkpointing` is deprecated",
+    r"`gradient_checkpointing` is deprecated",
+)
+"""transformers 5.x deprecation notices about its own and PEFT's internals: nothing a
+user can act on, so the CLI does not print them (tests still see them)."""
+
+
 def _one_line_warning(
     message: Warning | str,
     category: type[Warning],
@@ -723,6 +886,8 @@ def main() -> None:
     _signal_received = None
     os.environ.setdefault("INSPECT_DISPLAY", "rich")
     warnings.formatwarning = _one_line_warning
+    for message in LIBRARY_DEPRECATIONS:
+        warnings.filterwarnings("ignore", message=message, category=FutureWarning)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm)
     sys.unraisablehook = _quiet_lost_interrupts

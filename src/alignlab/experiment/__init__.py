@@ -6,7 +6,7 @@ does not already have (:func:`run_session`) and writes a report; a rerun
 after any crash resumes where it stopped.  See ``docs/experiments.md``.
 """
 
-from alignlab.experiment._execute import RunSummary, execute
+from alignlab.experiment._execute import REPORT_FILE, RUN_ID_FILE, SPEC_FILE, RunSummary, execute
 from alignlab.experiment._keys import KEY_SCHEME, canonical_json, cell_key, explain_mismatch
 from alignlab.experiment._plan import EvalCell, Plan, TrainCell, make_plan
 from alignlab.experiment._progress import ProgressView
@@ -22,6 +22,7 @@ from alignlab.experiment._records import (
 )
 from alignlab.experiment._session import (
     EXECUTORS,
+    STORE_FILE,
     Session,
     cached_keys,
     open_session,
@@ -45,6 +46,10 @@ __all__ = [
     "KEY_SCHEME",
     "PROFILES",
     "RECORD_VERSION",
+    "REPORT_FILE",
+    "RUN_ID_FILE",
+    "SPEC_FILE",
+    "STORE_FILE",
     "CellRecord",
     "ComparisonRecord",
     "CurvePoint",

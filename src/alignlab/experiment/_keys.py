@@ -110,14 +110,8 @@ def base_weights_sha256(base: str) -> str:
     Returns:
         The weights hash, or ``unhashed:<spec>`` for a hub id whose files are not local.
     """
-    from alignlab.models import ensure_embedded_weights, parse_spec, weights_sha256
+    from alignlab.models import local_weights_dir, parse_spec, weights_sha256
 
-    spec = parse_spec(base)
-    if spec.kind == "embedded":
-        directory: Path | None = ensure_embedded_weights(spec.base)
-    elif spec.kind == "local_dir":
-        directory = Path(spec.base)
-    else:
-        directory = None
+    directory = local_weights_dir(parse_spec(base))
     digest = weights_sha256(directory) if directory is not None else None
     return digest if digest is not None else f"unhashed:{base}"

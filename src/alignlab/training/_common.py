@@ -248,3 +248,17 @@ def restored_threads() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def silence_printer(trainer: Any) -> Any:
+    """Remove the callback that prints every step's log dict to stdout.
+
+    ``disable_tqdm=True`` (no progress bars in our output) makes transformers
+    add a ``PrinterCallback`` instead, which prints ``{'loss': ...}`` lines;
+    alignlab reports progress through ``on_step`` and records the loss curve in
+    the manifest, so those lines are only noise in the CLI and experiment view.
+    """
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    return trainer

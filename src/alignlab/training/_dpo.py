@@ -30,6 +30,7 @@ from alignlab.training._common import (
     TrainOutcome,
     cpu_training_args,
     restored_threads,
+    silence_printer,
     trainer_callbacks,
 )
 from alignlab.training._config import LossPoint, TrainingConfig
@@ -163,6 +164,7 @@ def run_dpo(
         callbacks=trainer_callbacks(curve, on_step, training),
     )
     with restored_threads():
+        silence_printer(trainer)
         trainer.train()
     return TrainOutcome(
         tokens_seen=sum(pair_tokens(p) for p in pairs) * training.epochs,

@@ -37,6 +37,7 @@ from alignlab.training._common import (
     TrainOutcome,
     cpu_training_args,
     loss_callback,
+    silence_printer,
 )
 from alignlab.training._config import LossPoint, TrainingConfig
 from alignlab.training._examples import Example, Message, SFTExample, dataset_sha256
@@ -239,6 +240,7 @@ def run_grpo(
         callbacks=[loss_callback(curve, report_step), _budget_callback(progress)],
         optimizers=(optimizer, scheduler),
     )
+    silence_printer(trainer)
     trainer.train()
     if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen copy for the KL term
         model.delete_adapter("ref")

@@ -32,6 +32,7 @@ from alignlab.training._common import (
     TrainOutcome,
     cpu_training_args,
     restored_threads,
+    silence_printer,
     trainer_callbacks,
 )
 from alignlab.training._config import LossPoint, TrainingConfig
@@ -253,6 +254,7 @@ def run_sft(
     attention = use_packed_attention(model)
     try:
         with restored_threads():
+            silence_printer(trainer)
             trainer.train()
     finally:
         _base_model(model).set_attn_implementation(attention)
