@@ -114,7 +114,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_results(
     _kill_when_running(spec_file, run_dir, kind)
     killed = _results(run_dir)
     assert "running" in killed["states"].values()  # type: ignore[union-attr]
-    adapters = [p for p in (run_dir / "adapters").glob("*") if p.is_dir()]
+    adapters = [p for p in (run_dir / "adapters").glob("[!.]*") if p.is_dir()]
     assert all((p / "manifest.json").is_file() for p in adapters)  # none half-written
     summary = run_session(open_session(spec_file, out=run_dir), write_report=False)
     assert not summary.failed

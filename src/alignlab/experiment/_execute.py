@@ -243,6 +243,15 @@ def _scratch_logs(run_dir: Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@contextmanager
+def _released(spec: str, release: Callable[[str], bool]) -> Iterator[None]:
+    """Free the adapter's model when its cells are scored (each holds a copy of the base)."""
+    try:
+        yield
+    finally:
+        release(spec)
+
+
 def eval_work(run_dir: Path, cells: Sequence[EvalCell]) -> list[CellOutcome]:
     """Score one adapter on several eval cells in one Inspect ``eval()`` call (no store access).
 
@@ -252,15 +261,16 @@ def eval_work(run_dir: Path, cells: Sequence[EvalCell]) -> list[CellOutcome]:
     from inspect_ai import eval as inspect_eval
 
     from alignlab.analysis import log_metric_estimates
-    from alignlab.models import DEFAULT_MAX_CONNECTIONS
+    from alignlab.models import DEFAULT_MAX_CONNECTIONS, release_model
 
     if not cells:
         return []
     train = cells[0].train
-    model = f"alignlab/{train.base}+{(run_dir / train.adapter_dir).resolve()}"
+    spec = f"{train.base}+{(run_dir / train.adapter_dir).resolve()}"
+    model = f"alignlab/{spec}"
     started = time.perf_counter()
     outcomes = []
-    with _scratch_logs(run_dir) as scratch:
+    with _scratch_logs(run_dir) as scratch, _released(spec, release_model):
         try:
             logs = inspect_eval(
                 [_task(cell) for cell in cells],

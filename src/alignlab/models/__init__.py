@@ -50,6 +50,7 @@ from alignlab.models._load import (
     load_model,
     local_weights_dir,
     read_adapter_base,
+    release_model,
     verify_named_model,
     weights_sha256,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "model_catalogue",
     "parse_spec",
     "read_adapter_base",
+    "release_model",
     "verify_named_model",
     "weights_sha256",
 ]

@@ -641,3 +641,26 @@ def load_model(spec_text: str, *, reuse: bool = True) -> LoadedModel:
         if reuse:
             _model_cache[spec.raw] = loaded
         return loaded
+
+
+def release_model(spec_text: str) -> bool:
+    """Drop a loaded model from the in-process cache so its memory can be freed.
+
+    The experiment runner calls this after scoring an adapter: every
+    ``BASE+ADAPTER`` spec loads its own copy of the base weights (2.5 GB in
+    fp32 for a 0.5B model), and an experiment scores many adapters in one
+    process.
+
+    Args:
+        spec_text: The spec it was loaded under.
+
+    Returns:
+        Whether a cached model was dropped.
+    """
+    import gc
+
+    with _model_cache_lock:
+        dropped = _model_cache.pop(spec_text, None) is not None
+    if dropped:
+        gc.collect()
+    return dropped
