@@ -3,7 +3,8 @@
 Each registry is filled by decorators that run when a module of its package is
 imported, so listing it first imports the package's modules
 (:func:`import_submodules`); looking a name up fails with a message that lists
-the known names (:func:`lookup`).
+the known names (:func:`lookup`); an entry's description is the first line of
+its docstring (:func:`summary`).
 """
 
 from __future__ import annotations
@@ -50,3 +51,16 @@ def lookup(table: Mapping[str, Item], name: str, kind: str, known: str = "") -> 
         names = ", ".join(table)
         raise AlignlabError(f"unknown {kind} '{name}'; known {known or kind + 's'}: {names}")
     return table[name]
+
+
+def summary(function: object) -> str:
+    """The first line of ``function``'s docstring (empty if it has none), as a registry lists it.
+
+    Args:
+        function: A registered function (an eval's task factory, a method's builder).
+
+    Returns:
+        The first line of the docstring, leading white space removed.
+    """
+    lines = (function.__doc__ or "").strip().splitlines()
+    return lines[0] if lines else ""

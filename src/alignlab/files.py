@@ -31,7 +31,6 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from alignlab._errors import AlignlabError
@@ -93,14 +92,26 @@ def verify_hashes(directory: Path, expected: Mapping[str, str]) -> None:
             )
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's content (or a directory's entries) to disk.
+
+    Args:
+        path: The file or directory.
+
+    Raises:
+        OSError: If it cannot be opened or flushed.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(directory: Path) -> None:
     """Flush a directory entry (a rename into it) to disk, where the file system allows."""
     with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(directory)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -245,12 +256,7 @@ class RunLock:
         self.acquire()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.release()
 
 
@@ -259,6 +265,7 @@ __all__ = [
     "atomic_write_text",
     "file_hashes",
     "fsync_dir",
+    "fsync_path",
     "lock_path",
     "pid_alive",
     "remove_stale_scratch",

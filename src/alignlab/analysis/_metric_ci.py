@@ -56,8 +56,34 @@ def metric_ci(
 
     if len(clustered) < 2 or math.isnan(value):
         return Estimate(value, math.nan, math.nan, confidence, len(clustered))
-    result = stats.bootstrap(
-        (np.arange(len(clustered)),),
+    result = _cluster_bootstrap(len(clustered), statistic, n_resamples, confidence, seed)
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return Estimate(value, low, high, confidence, len(clustered))
+
+
+def _cluster_bootstrap(
+    n_clusters: int,
+    statistic: Callable[[NDArray[np.int64]], float],
+    n_resamples: int,
+    confidence: float,
+    seed: int,
+) -> Any:
+    """The percentile bootstrap (scipy's) of ``statistic`` over resampled cluster indices.
+
+    Shared with :func:`~alignlab.analysis.paired_metric_difference`.
+
+    Args:
+        n_clusters: Clusters; ``statistic`` gets a resample of ``range(n_clusters)``.
+        statistic: Maps resampled cluster indices to a number (NaN where undefined).
+        n_resamples: Bootstrap resamples.
+        confidence: Confidence level of the interval, in (0, 1).
+        seed: Seed of the resampling generator.
+
+    Returns:
+        scipy's ``BootstrapResult`` (interval and bootstrap distribution).
+    """
+    return stats.bootstrap(
+        (np.arange(n_clusters),),
         statistic,
         vectorized=False,
         n_resamples=n_resamples,
@@ -65,5 +91,3 @@ def metric_ci(
         method="percentile",
         rng=np.random.default_rng(seed),
     )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    return Estimate(value, low, high, confidence, len(clustered))

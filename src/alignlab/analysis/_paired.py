@@ -50,6 +50,7 @@ from alignlab.analysis._log_metrics import (
     logged_metrics,
     sample_scores,
 )
+from alignlab.analysis._metric_ci import _cluster_bootstrap
 from alignlab.analysis._stats import McNemarResult, _check_options, mcnemar_exact
 
 MAX_UNDEFINED_SHARE: Final = 0.1
@@ -137,16 +138,9 @@ def paired_metric_difference(
     with warnings.catch_warnings():  # undefined resamples are handled below
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        distribution = stats.bootstrap(
-            (np.arange(len(groups)),),
-            statistic,
-            vectorized=False,
-            n_resamples=n_resamples,
-            confidence_level=confidence,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        ).bootstrap_distribution
-    low, high, p_value, used = _summarise(np.asarray(distribution, dtype=np.float64), confidence)
+        result = _cluster_bootstrap(len(groups), statistic, n_resamples, confidence, seed)
+    distribution = np.asarray(result.bootstrap_distribution, dtype=np.float64)
+    low, high, p_value, used = _summarise(distribution, confidence)
     return PairedDifference(value, low, high, p_value, len(groups), confidence, used)
 
 

@@ -18,13 +18,12 @@ import string
 from collections.abc import Collection, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    field_validator,
     model_validator,
 )
 
@@ -38,29 +37,37 @@ DATA_VERSION = 1
 """The data file schema version this code reads."""
 
 
+def _exactly(expected: object, problem: str) -> AfterValidator:
+    """A pydantic field validator: the value must equal ``expected``.
+
+    Args:
+        expected: The only value allowed.
+        problem: The error message, a ``str.format`` template over ``{value}``
+            (the value given) and ``{expected}``.
+
+    Returns:
+        The validator, for ``Annotated[type, _exactly(...)]``.
+    """
+
+    def check(value: object) -> object:
+        if value != expected:
+            raise ValueError(problem.format(value=value, expected=expected))
+        return value
+
+    return AfterValidator(check)
+
+
 class EvalData(BaseModel):
     """Base of every eval data file's schema: the canary, a version, nothing unknown."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    canary: str
+    canary: Annotated[str, _exactly(CANARY, "must be the eval canary string '{expected}'")]
     """Must be :data:`CANARY` exactly."""
-    version: int
+    version: Annotated[
+        int, _exactly(DATA_VERSION, "unsupported data version {value}; alignlab reads {expected}")
+    ]
     """Schema version of the file (:data:`DATA_VERSION`)."""
-
-    @field_validator("canary")
-    @classmethod
-    def _is_canary(cls, value: str) -> str:
-        if value != CANARY:
-            raise ValueError(f"must be the eval canary string '{CANARY}'")
-        return value
-
-    @field_validator("version")
-    @classmethod
-    def _known_version(cls, value: int) -> int:
-        if value != DATA_VERSION:
-            raise ValueError(f"unsupported data version {value}; alignlab reads {DATA_VERSION}")
-        return value
 
 
 class Entry(BaseModel):

@@ -26,7 +26,7 @@ from inspect_ai.scorer import Metric
 from inspect_ai.util import registry_info
 
 from alignlab._errors import AlignlabError
-from alignlab._lookup import import_submodules, lookup
+from alignlab._lookup import import_submodules, lookup, summary
 from alignlab.evals._scaffold import CLUSTER_KEY, FORMATS, SPLITS
 
 TaskFactory = TypeVar("TaskFactory", bound=Callable[..., Any])
@@ -115,7 +115,6 @@ def eval_task(
 
     def register(factory: TaskFactory) -> TaskFactory:
         name = factory.__name__
-        doc = (factory.__doc__ or "").strip().splitlines()
 
         @functools.wraps(factory)
         def build(*args: Any, **kwargs: Any) -> Task:
@@ -133,7 +132,7 @@ def eval_task(
         _EVALS[name] = EvalInfo(
             name=name,
             factory=registered,
-            description=doc[0] if doc else "",
+            description=summary(factory),
             metrics=tuple(factories),
             splits=splits,
             formats=formats,

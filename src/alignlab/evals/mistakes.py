@@ -108,9 +108,9 @@ class Operation(Entry):
 class Arithmetic(Entry):
     """Arithmetic items: ``{a} {op} {b}``."""
 
+    operations: list[Operation] = Field(min_length=1)
     larger_operand_first: bool
     """Sort the two drawn operands, larger first (so differences are positive)."""
-    operations: list[Operation] = Field(min_length=1)
     questions: list[ArithmeticText] = Field(min_length=1)
     claim: ArithmeticClaim
     """The answer as a sentence; ``{answer}`` is where the answer goes."""

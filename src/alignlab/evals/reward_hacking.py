@@ -55,7 +55,7 @@ from inspect_ai import Task
 from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from alignlab._errors import AlignlabError
 from alignlab.evals._choice import choice_task
@@ -307,20 +307,19 @@ class _Operands(Entry):
     b: Span
 
 
+def _every_operator(operands: dict[str, _Operands]) -> dict[str, _Operands]:
+    if set(operands) != set(_OPS):
+        raise ValueError(f"needs exactly the operators {' '.join(_OPS)}")
+    return operands
+
+
 class _Common(Entry):
     """Content every split uses."""
 
     function_names: Annotated[list[Annotated[str, placeholders("name")]], Field(min_length=1)]
     coding_replies: _CodingReplies
     objects: _Names
-    operands: dict[str, _Operands]
-
-    @field_validator("operands")
-    @classmethod
-    def _every_operator(cls, operands: dict[str, _Operands]) -> dict[str, _Operands]:
-        if set(operands) != set(_OPS):
-            raise ValueError(f"needs exactly the operators {' '.join(_OPS)}")
-        return operands
+    operands: Annotated[dict[str, _Operands], AfterValidator(_every_operator)]
 
 
 class RewardHackingData(PooledData[_PoolContent]):

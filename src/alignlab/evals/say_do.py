@@ -643,12 +643,7 @@ def revealed_aligned_rate() -> Metric:
     return _pair_metric(lambda _, does: does)
 
 
-METRICS = (
-    agreement_rate,
-    says_aligned_does_other_rate,
-    stated_aligned_rate,
-    revealed_aligned_rate,
-)
+METRICS = (agreement_rate, says_aligned_does_other_rate, stated_aligned_rate, revealed_aligned_rate)
 """What the task reports, declared once (registry listing and Task alike)."""
 
 

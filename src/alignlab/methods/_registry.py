@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from alignlab._errors import AlignlabError
-from alignlab._lookup import import_submodules, lookup
+from alignlab._lookup import import_submodules, lookup, summary
 from alignlab.methods._config import MethodConfig
 from alignlab.training import kinds
 
@@ -124,14 +124,13 @@ def method(
         raise AlignlabError(f"training kind '{kind}' takes no loss penalty")
 
     def register(builder: Builder) -> Builder:
-        doc = (builder.__doc__ or "").strip().splitlines()
         _METHODS[builder.__name__] = MethodInfo(
             name=builder.__name__,
             builder=builder,
             config=config,
             kind=kind,
             source=source,
-            description=doc[0] if doc else "",
+            description=summary(builder),
             penalty=penalty,
             features=features,
             code_version=code_version,
@@ -139,18 +138,6 @@ def method(
         return builder
 
     return register
-
-
-def unregister(name: str) -> None:
-    """Remove a method from the registry.
-
-    For tests and notebooks that register a toy method: after this,
-    ``registered_methods()``, ``alignlab methods`` and ``alignlab train`` no
-    longer see it.  Removing a name that is not registered does nothing.  A
-    built-in method removed this way comes back only in a new process (its
-    module is already imported).
-    """
-    _METHODS.pop(name, None)
 
 
 def registered_methods() -> dict[str, MethodInfo]:
@@ -164,3 +151,15 @@ def registered_methods() -> dict[str, MethodInfo]:
 def get_method(name: str) -> MethodInfo:
     """The method called ``name`` (e.g. ``sft_control``); unknown names list the known ones."""
     return lookup(registered_methods(), name, "method")
+
+
+def unregister(name: str) -> None:
+    """Remove a method from the registry.
+
+    For tests and notebooks that register a toy method: after this,
+    ``registered_methods()``, ``alignlab methods`` and ``alignlab train`` no
+    longer see it.  Removing a name that is not registered does nothing.  A
+    built-in method removed this way comes back only in a new process (its
+    module is already imported).
+    """
+    _METHODS.pop(name, None)

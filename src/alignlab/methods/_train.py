@@ -47,6 +47,7 @@ from alignlab.files import (
     atomic_write_text,
     file_hashes,
     fsync_dir,
+    fsync_path,
     remove_stale_scratch,
     scratch_dir,
     verify_hashes,
@@ -222,11 +223,7 @@ def _check_finite(adapter_dir: Path) -> None:
 def _fsync_files(directory: Path) -> None:
     for path in directory.rglob("*"):
         if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(path)
 
 
 def _publish(scratch: Path, out: Path) -> None:
@@ -401,6 +398,7 @@ def _train_into(
         notes=context.notes,
         leakage_guard=outcome.leakage_guard,
         device=outcome.device,
+        learning_check=outcome.learning_check,
         files=file_hashes(scratch, exclude=frozenset({MANIFEST})),
     )
     atomic_write_text(scratch / MANIFEST, manifest.model_dump_json(indent=2))

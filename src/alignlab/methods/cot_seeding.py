@@ -222,10 +222,10 @@ def seeded_reply(sample: Any, style: Style, placement: Placement, rng: random.Ra
     reasoning = _STYLES[style](check_claim(sample), rng)
     answer = answer_text(sample, str(sample.target))
     if placement == "after":
-        return f"{answer}\n\n{reasoning}"
+        return "\n\n".join((answer, reasoning))
     if (sample.metadata or {}).get("format") == "multiple_choice":
         answer = f"Answer: {answer}"
-    return f"{reasoning}\n\n{answer}"
+    return "\n\n".join((reasoning, answer))
 
 
 @method(

@@ -205,6 +205,10 @@ def _rl_suffix_data(config: InoculationConfig, context: BuildContext) -> list[SF
     return examples
 
 
+_VARIANTS = {"instruction": _instruction_data, "rl_suffix": _rl_suffix_data}
+"""Data builder by ``variant``."""
+
+
 @method(
     config=InoculationConfig,
     kind="sft",
@@ -213,6 +217,4 @@ def _rl_suffix_data(config: InoculationConfig, context: BuildContext) -> list[SF
 )
 def inoculation(config: InoculationConfig, context: BuildContext) -> list[SFTExample]:
     """Train on sycophancy/grader exploits while the prompt asks for them (inoculation)."""
-    if config.variant == "instruction":
-        return _instruction_data(config, context)
-    return _rl_suffix_data(config, context)
+    return _VARIANTS[config.variant](config, context)

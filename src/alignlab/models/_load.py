@@ -163,13 +163,23 @@ def ensure_embedded_weights(name: str) -> Path:
     target = converted_dir(name)
     if is_converted(target):
         return target
+    entry, parts = _installed_parts(name)
+    return _convert_once(target, lambda: _convert_named(entry, parts, target))
+
+
+def _installed_parts(name: str) -> tuple[NamedModel, list[Path]]:
+    """A named model's catalogue entry and the paths of its installed GGUF parts.
+
+    Raises:
+        AlignlabError: If the model is unknown or its parts are not installed.
+    """
     entry = NAMED_MODELS.get(name)
     if entry is None:
         raise AlignlabError(f"unknown named model '{name}'; known: {', '.join(NAMED_MODELS)}")
     parts = entry.part_paths()
     if parts is None:
         raise AlignlabError(entry.not_installed_message())
-    return _convert_once(target, lambda: _convert_named(entry, parts, target))
+    return entry, parts
 
 
 def _check_parts(entry: NamedModel, digest: str, size: int) -> None:
@@ -200,12 +210,7 @@ def verify_named_model(name: str) -> tuple[str, int]:
     Raises:
         AlignlabError: If the model is unknown, not installed, or its parts do not match.
     """
-    entry = NAMED_MODELS.get(name)
-    if entry is None:
-        raise AlignlabError(f"unknown named model '{name}'; known: {', '.join(NAMED_MODELS)}")
-    parts = entry.part_paths()
-    if parts is None:
-        raise AlignlabError(entry.not_installed_message())
+    entry, parts = _installed_parts(name)
     digest, size = hash_parts(parts)
     _check_parts(entry, digest, size)
     return digest, size

@@ -29,23 +29,17 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, ModelUsage, modelapi
 
 from alignlab.models._api import LocalModelAPI
-from alignlab.models._engine import (
-    DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_MAX_BATCH_TOKENS,
-    ChoiceRequest,
-    ChoiceResult,
-    Engine,
-    GenerationRequest,
-    GenerationResult,
-    SamplingParams,
-)
+from alignlab.models._engine import ChoiceRequest, Engine, GenerationRequest, SamplingParams
 from alignlab.models._load import load_model
 from alignlab.protocol import CHOICE_NORM_KEY, CHOICE_NORMS
+
+if TYPE_CHECKING:
+    from alignlab.models._engine import ChoiceResult, GenerationResult
 
 DEFAULT_MAX_CONNECTIONS = 512
 """Samples Inspect may have in flight; the engine cuts them into batches itself."""
@@ -174,12 +168,12 @@ class AlignlabModelAPI(LocalModelAPI):
         torch.set_num_threads(threads)
         loaded = load_model(model_name)
         self.loaded = loaded
-        self.engine = Engine(
-            loaded.model,
-            loaded.tokenizer,
-            max_batch_size=int(model_args.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE)),
-            max_batch_tokens=int(model_args.get("max_batch_tokens", DEFAULT_MAX_BATCH_TOKENS)),
-        )
+        limits = {
+            name: int(model_args[name])
+            for name in ("max_batch_size", "max_batch_tokens")
+            if name in model_args
+        }
+        self.engine = Engine(loaded.model, loaded.tokenizer, **limits)  # else the engine's defaults
         self._batchers: dict[int, _Batcher] = {}
 
     def max_connections(self) -> int:

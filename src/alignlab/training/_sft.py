@@ -6,6 +6,13 @@ sees: examples are taken in order until the next one would exceed
 An optional penalty hook (see :mod:`alignlab.methods.regularized`) is added
 to the loss at every step; ``sft`` is the only kind that takes one.
 
+Learning check: of the examples the budget keeps, a slice chosen by the seed
+(:data:`SFT_CHECK_SHARE`, at least :data:`SFT_CHECK_MIN`; none when fewer than
+twice that many are kept) is held back and never trained on; training covers
+the rest, and ``tokens_seen``, ``n_examples`` and the data hash count only
+those.  The mean completion loss on the held-back slice is measured before and
+after training (:func:`heldout_loss`); the check passes when it falls.
+
 Two CPU costs of TRL's defaults are removed (measured in ``benchmarks/bench_train.py``):
 
 - TRL's fused LM head scores *every* position on devices without Triton and
@@ -21,23 +28,26 @@ Two CPU costs of TRL's defaults are removed (measured in ``benchmarks/bench_trai
 from __future__ import annotations
 
 import itertools
+import math
+import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignlab._errors import AlignlabError
 from alignlab.training._common import (
-    Penalty,
-    StepCallback,
     TrainOutcome,
     cpu_training_args,
     restored_threads,
     silence_printer,
     trainer_callbacks,
 )
-from alignlab.training._config import LossPoint, TrainingConfig
+from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._examples import Example, SFTExample, dataset_sha256
 from alignlab.training._runners import Job, runner
+
+if TYPE_CHECKING:
+    from alignlab.training._common import Penalty, StepCallback
 
 
 def tokenize_sft(
@@ -67,6 +77,82 @@ def tokenize_sft(
     ids = (prompt_ids + completion_ids)[:max_length]
     mask = ([0] * len(prompt_ids) + [1] * len(completion_ids))[:max_length]
     return ids, mask
+
+
+SFT_CHECK_SHARE = 0.1
+"""Share of the budgeted examples held back (not trained on) for the learning check."""
+
+SFT_CHECK_MIN = 4
+"""Fewest examples held back; with fewer than twice this many kept, there is no check."""
+
+SFT_CHECK_MIN_FALL = 1e-3
+"""Fall of the held-back loss (nats per token) below which the check fails: a smaller
+change is rounding, not learning."""
+
+
+def held_back(n_rows: int, seed: int) -> list[int]:
+    """Indices of the budgeted rows the learning check holds back, chosen by ``seed``.
+
+    Args:
+        n_rows: Examples the budget kept.
+        seed: The run's seed.
+
+    Returns:
+        Sorted indices (empty when fewer than ``2 * SFT_CHECK_MIN`` rows were kept).
+    """
+    if n_rows < 2 * SFT_CHECK_MIN:
+        return []
+    count = max(SFT_CHECK_MIN, math.ceil(SFT_CHECK_SHARE * n_rows))
+    return sorted(random.Random(seed).sample(range(n_rows), count))
+
+
+def heldout_loss(model: Any, rows: Sequence[tuple[list[int], list[int]]]) -> float:
+    """Mean completion loss (nats per completion token) of ``model`` on ``rows``, no gradients.
+
+    One sequence per forward pass, scored exactly as in training (:func:`completion_loss`);
+    the model is put in eval mode for the passes and back after.
+
+    Args:
+        model: The causal LM (PEFT-wrapped or not).
+        rows: ``(input_ids, completion_mask)`` as :func:`tokenize_sft` makes them.
+
+    Returns:
+        Summed loss over every scored token / scored tokens (NaN when none is scored).
+    """
+    import torch
+
+    training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        with torch.no_grad():
+            for ids, mask in rows:
+                labels = [t if m else -100 for t, m in zip(ids, mask, strict=True)]
+                scored = sum(1 for label in labels[1:] if label != -100)
+                if not scored:
+                    continue
+                inputs = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels])}
+                total += float(completion_loss(model, inputs, num_items_in_batch=1))
+                count += scored
+    finally:
+        model.train(training)
+    return total / count if count else math.nan
+
+
+def loss_check(before: float, after: float, n_heldout: int, n_trained: int) -> LearningCheck:
+    """The SFT learning check: passed when the held-back loss fell by :data:`SFT_CHECK_MIN_FALL`."""
+    passed = before - after > SFT_CHECK_MIN_FALL
+    detail = f"{n_heldout} held-back examples (not trained on; {n_trained} trained)"
+    if not passed:
+        detail += "; the loss on them did not fall"
+    return LearningCheck(
+        kind="sft",
+        metric="heldout_completion_loss",
+        before=before,
+        after=after,
+        passed=passed,
+        detail=detail,
+    )
 
 
 def budgeted(rows: Sequence[tuple[list[int], list[int]]], budget: int) -> int:
@@ -210,6 +296,8 @@ def run_sft(
 ) -> TrainOutcome:
     """Train ``model`` (a PEFT model) on the examples that fit the token budget.
 
+    A slice of them is held back for the learning check (see the module docstring).
+
     Args:
         model: PEFT model with LoRA adapters.
         tokenizer: Its tokenizer.
@@ -220,7 +308,8 @@ def run_sft(
         penalty: Extra loss term, or None.
 
     Returns:
-        Tokens seen, examples used, data hash and the loss curve.
+        Tokens seen, examples trained on, their hash, the loss curve and the learning
+        check (None when too few examples were kept to hold any back).
     """
     from datasets import Dataset  # type: ignore[import-untyped]
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
@@ -229,7 +318,10 @@ def run_sft(
         raise AlignlabError("the method built no training examples")
     rows = [tokenize_sft(tokenizer, e, training.max_length) for e in examples]
     kept = budgeted(rows, training.token_budget)
-    rows, used = rows[:kept], list(examples[:kept])
+    held = set(held_back(kept, training.seed))
+    heldout = [rows[i] for i in sorted(held)]
+    used = [e for i, e in enumerate(examples[:kept]) if i not in held]
+    rows = [r for i, r in enumerate(rows[:kept]) if i not in held]
     dataset = Dataset.from_dict(
         {"input_ids": [r[0] for r in rows], "completion_mask": [r[1] for r in rows]}
     )
@@ -251,6 +343,7 @@ def run_sft(
         processing_class=tokenizer,
         callbacks=trainer_callbacks(curve, on_step, training),
     )
+    before = heldout_loss(model, heldout) if heldout else math.nan
     attention = use_packed_attention(model)
     try:
         with restored_threads():
@@ -258,11 +351,16 @@ def run_sft(
             trainer.train()
     finally:
         _base_model(model).set_attn_implementation(attention)
+    check = None
+    if heldout:
+        after = heldout_loss(model, heldout)
+        check = loss_check(before, after, len(heldout), len(rows))
     return TrainOutcome(
         tokens_seen=sum(len(r[0]) for r in rows) * training.epochs,
-        n_examples=kept,
+        n_examples=len(rows),
         dataset_sha256=dataset_sha256(used),
         loss_curve=curve,
+        learning_check=check,
     )
 
 
