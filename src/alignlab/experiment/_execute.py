@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from alignlab._errors import AlignlabError
 from alignlab.experiment._plan import LOGS_DIR, EvalCell, Plan, TrainCell
@@ -385,6 +385,32 @@ def compare(store: Store, run_dir: Path, plan: Plan) -> list[ComparisonRecord]:
     return rows
 
 
+class EventHook(Protocol):
+    """An executor's own event hook: ``detail`` may be left out."""
+
+    def __call__(self, key: str, state: str, detail: str = "") -> None:
+        """Report that cell ``key`` is now in ``state``."""
+
+
+def begin(
+    plan: Plan, store: Store, run_dir: Path, on_event: Event | None
+) -> tuple[RunSummary, EventHook]:
+    """What every executor does first: record the run, plan its cells, reset dead cells.
+
+    Returns:
+        An empty summary and an event hook that ignores a missing ``on_event``.
+    """
+    store.add_run(run_record(plan))
+    store.plan_cells(plan.run_id, plan.records())
+    store.reset_stale(owner_alive)
+
+    def event(key: str, state: str, detail: str = "") -> None:
+        if on_event is not None:
+            on_event(key, state, detail)
+
+    return RunSummary(run_id=plan.run_id, run_dir=run_dir), event
+
+
 def execute(
     plan: Plan,
     store: Store,
@@ -405,15 +431,7 @@ def execute(
         What was cached, run and failed.
     """
     started = time.perf_counter()
-    summary = RunSummary(run_id=plan.run_id, run_dir=run_dir)
-    store.add_run(run_record(plan))
-    store.plan_cells(plan.run_id, plan.records())
-    store.reset_stale(owner_alive)
-
-    def event(key: str, state: str, detail: str = "") -> None:
-        if on_event is not None:
-            on_event(key, state, detail)
-
+    summary, event = begin(plan, store, run_dir, on_event)
     failed_train: set[str] = set()
     for cell in plan.train_cells:
         if _train_done(store, run_dir, cell):

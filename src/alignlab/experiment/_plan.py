@@ -36,13 +36,19 @@ KEY_PREFIX_CHARS = 16
 
 
 @dataclass(frozen=True)
-class TrainCell:
-    """Train one method variant on one base with one seed."""
+class Cell:
+    """What every cell has: its key and the document the key hashes."""
 
     key: str
     """Content-addressed key."""
     inputs: dict[str, Any]
     """The hashed input document."""
+
+
+@dataclass(frozen=True)
+class TrainCell(Cell):
+    """Train one method variant on one base with one seed."""
+
     base: str
     """Base model spec."""
     variant: Variant
@@ -59,13 +65,9 @@ class TrainCell:
 
 
 @dataclass(frozen=True)
-class EvalCell:
+class EvalCell(Cell):
     """Score one trained variant on one eval, split and format."""
 
-    key: str
-    """Content-addressed key."""
-    inputs: dict[str, Any]
-    """The hashed input document."""
     train: TrainCell
     """The train cell whose adapter it scores."""
     eval: str
@@ -121,8 +123,14 @@ class Plan:
 
 
 def run_id_of(loaded: LoadedSpec) -> str:
-    """The run id of a spec: SHA-256 of its validated form (formatting and comments don't count)."""
-    document = loaded.spec.model_dump(mode="json")
+    """The run id of a spec: SHA-256 of its validated form (formatting and comments don't count).
+
+    The ledger sections (assumptions, theories, predictions) are left out: adding a
+    prediction to a spec does not make it another experiment.
+    """
+    from alignlab.experiment._ledger import LEDGER_SECTIONS
+
+    document = loaded.spec.model_dump(mode="json", exclude=set(LEDGER_SECTIONS))
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 

@@ -60,13 +60,12 @@ from alignlab.experiment._execute import (
     RunSummary,
     _eval_done,
     _train_done,
+    begin,
     compare,
     eval_work,
     now,
-    owner_alive,
     owner_id,
     record_outcome,
-    run_record,
     train_work,
 )
 from alignlab.experiment._plan import EvalCell, Plan, TrainCell
@@ -217,14 +216,7 @@ def _execute(
     ray: Any, plan: Plan, store: Store, run_dir: Path, on_event: Event | None
 ) -> RunSummary:
     started = time.perf_counter()
-    summary = RunSummary(run_id=plan.run_id, run_dir=run_dir)
-    store.add_run(run_record(plan))
-    store.plan_cells(plan.run_id, plan.records())
-    store.reset_stale(owner_alive)
-
-    def event(key: str, state: str, detail: str = "") -> None:
-        if on_event is not None:
-            on_event(key, state, detail)
+    summary, event = begin(plan, store, run_dir, on_event)
 
     env = worker_env()
     options = {"num_cpus": TASK_CPUS, "runtime_env": {"env_vars": env}}

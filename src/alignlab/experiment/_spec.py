@@ -49,6 +49,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alignlab._errors import AlignlabError
+from alignlab.experiment._ledger import Assumption, Prediction, SpecNames, Theory
 from alignlab.yamlfile import line_of, validate_yaml_text
 
 SPEC_VERSION: Final = 1
@@ -138,6 +139,14 @@ class ExperimentSpec(_Strict):
     out: str | None = None
     """Run directory (relative paths are relative to the working directory); the
     CLI's ``--out`` wins; default ``runs/<name>``."""
+    assumptions: list[Assumption] = Field(default_factory=list)
+    """Assumptions the spec's theories make (appended to the prediction ledger)."""
+    theories: list[Theory] = Field(default_factory=list)
+    """Theories the spec's predictions belong to (appended to the prediction ledger)."""
+    predictions: list[Prediction] = Field(default_factory=list)
+    """Predictions about this experiment's results, appended to the run's ledger
+    when ``alignlab run`` starts, before any cell runs (see
+    :mod:`alignlab.experiment._ledger`).  Not part of the run id."""
 
     @model_validator(mode="before")
     @classmethod
@@ -247,6 +256,22 @@ class _SpecError(Exception):
         self.location = location
 
 
+def _check_members(
+    location: tuple[int | str, ...],
+    given: list[str],
+    allowed: tuple[str, ...],
+    eval_name: str,
+    what: str,
+) -> None:
+    """Every value of an eval entry's ``splits`` (or ``formats``) must be one the eval has."""
+    for position, value in enumerate(given):
+        if value not in allowed:
+            raise _SpecError(
+                (*location, position),
+                f"eval '{eval_name}' has no {what} '{value}'; its {what}s: {', '.join(allowed)}",
+            )
+
+
 def _check_names(spec: ExperimentSpec) -> tuple[Variant, ...]:
     """Registry checks; raises _SpecError with the location of the offending key."""
     from alignlab.evals import check_task_args, get_eval, registered_evals
@@ -299,26 +324,61 @@ def _check_names(spec: ExperimentSpec) -> tuple[Variant, ...]:
                 ("evals", index, "name"), f"unknown eval '{eval_entry.name}'; known: {known}"
             )
         eval_info = get_eval(eval_entry.name)
-        for split_index, split in enumerate(eval_entry.splits):
-            if split not in eval_info.splits:
-                raise _SpecError(
-                    ("evals", index, "splits", split_index),
-                    f"eval '{eval_entry.name}' has no split '{split}'; "
-                    f"its splits: {', '.join(eval_info.splits)}",
-                )
+        _check_members(
+            ("evals", index, "splits"),
+            eval_entry.splits,
+            eval_info.splits,
+            eval_entry.name,
+            "split",
+        )
         if eval_entry.formats != "all":
-            for format_index, fmt in enumerate(eval_entry.formats):
-                if fmt not in eval_info.formats:
-                    raise _SpecError(
-                        ("evals", index, "formats", format_index),
-                        f"eval '{eval_entry.name}' has no format '{fmt}'; its formats: "
-                        f"{', '.join(eval_info.formats)}",
-                    )
+            _check_members(
+                ("evals", index, "formats"),
+                eval_entry.formats,
+                eval_info.formats,
+                eval_entry.name,
+                "format",
+            )
         try:
             check_task_args(eval_info, {**eval_entry.args, "split": eval_entry.splits[0]})
         except AlignlabError as exc:
             raise _SpecError(("evals", index, "args"), str(exc)) from None
+    _check_ledger_sections(spec, variants)
     return tuple(variants)
+
+
+def _check_ledger_sections(spec: ExperimentSpec, variants: list[Variant]) -> None:
+    """Predictions name the spec's variants, evals, splits, metrics and theories."""
+    assumptions: set[str] = set()
+    for index, assumption in enumerate(spec.assumptions):
+        if assumption.id in assumptions:
+            raise _SpecError(("assumptions", index, "id"), f"assumption '{assumption.id}' twice")
+        assumptions.add(assumption.id)
+    theories: set[str] = set()
+    for index, theory in enumerate(spec.theories):
+        if theory.name in theories:
+            raise _SpecError(("theories", index, "name"), f"theory '{theory.name}' twice")
+        theories.add(theory.name)
+        for position, used in enumerate(theory.assumptions):
+            if used not in assumptions:
+                known = ", ".join(sorted(assumptions)) or "none"
+                raise _SpecError(
+                    ("theories", index, "assumptions", position),
+                    f"unknown assumption '{used}'; the spec's assumptions: {known}",
+                )
+    if not spec.predictions:
+        return
+    names = SpecNames.of(spec, variants)
+    for index, prediction in enumerate(spec.predictions):
+        if prediction.theory not in theories:
+            known = ", ".join(sorted(theories)) or "none"
+            raise _SpecError(
+                ("predictions", index, "theory"),
+                f"unknown theory '{prediction.theory}'; the spec's theories: {known}",
+            )
+        problem = names.problem(prediction)
+        if problem is not None:
+            raise _SpecError(("predictions", index, problem[0]), problem[1])
 
 
 def load_spec_text(text: str, where: str = "spec", path: Path | None = None) -> LoadedSpec:
