@@ -599,6 +599,8 @@ def train_command(
     )
     for note in manifest.notes:
         console.print(f"  note: {note}")
+    check = manifest.learning_check
+    console.print(f"learning check: {check.line() if check is not None else 'none recorded'}")
     console.print(f"adapter: {out}  (evaluate with --model '{base}+{out}')")
 
 
@@ -731,6 +733,241 @@ def export_command(
     with open_store(location) as store:
         paths = export(store, run_id, target)
     for path in paths:
+        console.print(str(path))
+
+
+predict_app = typer.Typer(
+    name="predict",
+    help="The prediction ledger: register predictions before the results, verify, score, export.",
+    no_args_is_help=True,
+)
+app.add_typer(predict_app)
+
+RunOrSpec = Annotated[
+    Path, typer.Argument(help="An experiment spec (its run directory) or a run directory.")
+]
+DbOption = Annotated[str | None, typer.Option(help="Results store, if not the run's SQLite.")]
+
+
+def _registered_line(entry: Any) -> str:
+    body = entry.body
+    if entry.kind == "prediction":
+        timing = (
+            f"post-hoc: a cell it names started at {entry.cells_started_at}"
+            if entry.cells_started_at
+            else "a forecast: no cell it names has started"
+        )
+        return f"registered prediction {body.id} ({timing})"
+    name = body.name if entry.kind == "theory" else body.id
+    return f"registered {entry.kind} {name}"
+
+
+@predict_app.command("add")
+def predict_add_command(
+    run_or_spec: RunOrSpec,
+    type_: Annotated[
+        str, typer.Option("--type", help="directional, pairwise or interval.", show_default=False)
+    ],
+    theory: Annotated[str, typer.Option(help="The theory it belongs to.", show_default=False)],
+    author: Annotated[str, typer.Option(help="Who makes it.", show_default=False)],
+    probability: Annotated[
+        float, typer.Option(help="Probability that it holds, in (0, 1).", show_default=False)
+    ],
+    claim: Annotated[str, typer.Option(help="The claim in words.", show_default=False)],
+    method: Annotated[str, typer.Option(help="The method variant's label.", show_default=False)],
+    eval_name: Annotated[str, typer.Option("--eval", help="The eval.", show_default=False)],
+    split: Annotated[str, typer.Option(help="The eval split.", show_default=False)],
+    metric: Annotated[str, typer.Option(help="The metric.", show_default=False)],
+    direction: Annotated[str | None, typer.Option(help="directional: up or down.")] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="directional: relative to this variant (default none).")
+    ] = None,
+    min_change: Annotated[
+        float | None, typer.Option(help="directional, pairwise: by more than this (default 0).")
+    ] = None,
+    other: Annotated[str | None, typer.Option(help="pairwise: the variant it beats.")] = None,
+    better: Annotated[
+        str | None, typer.Option(help="pairwise: higher or lower values are better.")
+    ] = None,
+    low: Annotated[float | None, typer.Option(help="interval: lower end.")] = None,
+    high: Annotated[float | None, typer.Option(help="interval: upper end.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Register a prediction in the run's ledger (a forecast if no cell it names has started)."""
+    from alignlab.experiment._ledger import make_body, register
+
+    prediction = make_body(
+        "prediction",
+        {
+            "type": type_,
+            "theory": theory,
+            "author": author,
+            "probability": probability,
+            "claim": claim,
+            "method": method,
+            "eval": eval_name,
+            "split": split,
+            "metric": metric,
+            "direction": direction,
+            "reference": reference,
+            "min_change": min_change,
+            "other": other,
+            "better": better,
+            "low": low,
+            "high": high,
+        },
+    )
+    entries = register(run_or_spec, [prediction], db=db, source="cli")
+    for entry in entries:
+        console.print(_registered_line(entry), highlight=False, soft_wrap=True)
+    if not any(entry.body == prediction for entry in entries):
+        console.print(f"already registered: prediction {prediction.content_sha256()[:12]}")
+
+
+@predict_app.command("theory")
+def predict_theory_command(
+    run_or_spec: RunOrSpec,
+    name: Annotated[str, typer.Argument(help="The theory's name.", show_default=False)],
+    assumption: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--assumption",
+            "-a",
+            help="ID=TEXT registers a new assumption; ID alone uses a registered one. Repeatable.",
+        ),
+    ] = None,
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    db: DbOption = None,
+) -> None:
+    """Register a theory and the assumptions it makes (theories share assumptions by id)."""
+    from alignlab.experiment._ledger import Body, make_body, register
+
+    bodies: list[Body] = []
+    ids = []
+    for item in assumption or []:
+        ident, sep, text = item.partition("=")
+        if sep:
+            bodies.append(make_body("assumption", {"id": ident.strip(), "text": text.strip()}))
+        ids.append(ident.strip())
+    bodies.append(
+        make_body("theory", {"name": name, "assumptions": ids, "description": description})
+    )
+    entries = register(run_or_spec, bodies, db=db, source="cli")
+    for entry in entries:
+        console.print(_registered_line(entry), highlight=False, soft_wrap=True)
+    if not entries:
+        console.print(f"already registered: theory {name}", highlight=False)
+
+
+@predict_app.command("verify")
+def predict_verify_command(
+    run_or_spec: RunOrSpec,
+    head: Annotated[
+        str | None,
+        typer.Option(help="A head recorded earlier: fails if entries were removed from the end."),
+    ] = None,
+) -> None:
+    """Check the ledger's hash chain: any edited, removed or reordered entry fails (exit 2)."""
+    from alignlab.experiment._ledger import read_ledger, resolve_target, verify_ledger
+
+    target = resolve_target(run_or_spec)
+    if not target.ledger.is_file():
+        raise AlignlabError(f"{target.ledger} does not exist: nothing is registered yet")
+    tip = verify_ledger(target.ledger, head)
+    entries = read_ledger(target.ledger)
+    predictions = sum(1 for entry in entries if entry.kind == "prediction")
+    console.print(
+        f"ledger OK: {len(entries)} entries ({predictions} predictions), head {tip}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _score_tables(scores: Any) -> list[Table]:
+    from alignlab.report._format import interval, num
+
+    ledger = Table(title="Predictions")
+    for column in ("id", "author", "theory", "quantity", "p", "status", "measured", "outcome"):
+        ledger.add_column(column, no_wrap=column in ("id", "p", "status", "outcome"))
+    for column in ("log", "baseline", "peer", "Brier"):
+        ledger.add_column(column, justify="right", no_wrap=True)
+    for row in scores.predictions.itertuples(index=False):
+        signed = row.type != "interval"
+        ledger.add_row(
+            row.id,
+            row.author,
+            row.theory,
+            row.what,
+            num(row.probability),
+            row.status,
+            num(row.measured, signed=signed)
+            + " "
+            + interval(row.ci_low, row.ci_high, signed=signed),
+            str(row.outcome).replace("_", " "),
+            num(row.log_score, signed=True),
+            num(row.baseline_score, signed=True),
+            num(row.peer_score, signed=True),
+            num(row.brier_score),
+        )
+    theories = Table(title="Theories (by mean log score per scored forecast)")
+    for column in ("theory", "assumptions", "scored", "mean log [95% CI]", "mean Brier"):
+        theories.add_column(column)
+    for r in scores.scores.theories.itertuples(index=False):
+        theories.add_row(
+            r.theory,
+            str(r.n_assumptions),
+            str(r.n_scored),
+            f"{num(r.mean_log_score, signed=True)} {interval(r.ci_low, r.ci_high, signed=True)}",
+            num(r.mean_brier_score),
+        )
+    authors = Table(title="Authors (by mean peer score)")
+    for column in ("author", "scored", "with peers", "peer", "log", "baseline", "Brier"):
+        authors.add_column(column)
+    for r in scores.scores.authors.itertuples(index=False):
+        authors.add_row(
+            r.author,
+            str(r.n_scored),
+            str(r.n_peer),
+            num(r.mean_peer_score, signed=True),
+            num(r.mean_log_score, signed=True),
+            num(r.mean_baseline_score, signed=True),
+            num(r.mean_brier_score),
+        )
+    return [ledger, theories, authors]
+
+
+@predict_app.command("score")
+def predict_score_command(run_or_spec: RunOrSpec, db: DbOption = None) -> None:
+    """Resolve every prediction against the stored results; print scores and rankings."""
+    from alignlab.experiment._ledger import resolve_target, score_target
+
+    scores = score_target(resolve_target(run_or_spec, db))
+    for table in _score_tables(scores):
+        console.print(table)
+    console.print(
+        "hit: the whole 95% interval is on the claimed side of the threshold (inside the "
+        "claimed range); miss: none of it is; unresolved: it straddles the threshold. Log "
+        "scores use natural logs; the report has the calibration table.",
+        highlight=False,
+    )
+
+
+@predict_app.command("export")
+def predict_export_command(
+    run_or_spec: RunOrSpec,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the files (default: RUN_DIR/export).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the ledger and its scores as JSON (ledger.json) and CSV tables."""
+    from alignlab.experiment._ledger import export_ledger, resolve_target, score_target
+
+    target = resolve_target(run_or_spec, db)
+    scores = score_target(target)
+    where = out or target.run_dir / "export"
+    _check_writable_dir(where.absolute().parent, "the parent of --out")
+    for path in export_ledger(scores, where):
         console.print(str(path))
 
 

@@ -11,7 +11,9 @@ independent intervals.  An experiment's family of comparisons is corrected for
 multiple testing (:func:`adjust_p_values`, Benjamini-Hochberg by default),
 seed-to-seed spread is summarised beside the sampling interval
 (:func:`seed_spread`), and :func:`feature_effects` describes which method
-features go with better scores.
+features go with better scores.  Registered predictions are resolved against
+measured intervals and scored (:func:`score_forecasts`: log, Brier, baseline
+and peer scores, calibration, theory and author rankings).
 """
 
 from alignlab.analysis._corrections import (
@@ -19,6 +21,19 @@ from alignlab.analysis._corrections import (
     DEFAULT_CORRECTION,
     Correction,
     adjust_p_values,
+)
+from alignlab.analysis._forecasts import (
+    CROWD,
+    Forecast,
+    ForecastScores,
+    Outcome,
+    baseline_score,
+    brier_score,
+    calibration_table,
+    log_score,
+    resolve_interval,
+    resolve_threshold,
+    score_forecasts,
 )
 from alignlab.analysis._log_metrics import (
     cluster_key,
@@ -47,27 +62,38 @@ from alignlab.analysis._stats import (
 
 __all__ = [
     "CORRECTIONS",
+    "CROWD",
     "DEFAULT_CORRECTION",
     "FEATURE_EFFECT_COLUMNS",
     "MAX_UNDEFINED_SHARE",
     "SPREAD_METRICS",
     "Correction",
     "Estimate",
+    "Forecast",
+    "ForecastScores",
     "McNemarResult",
+    "Outcome",
     "PairedDifference",
     "SeedSpread",
     "adjust_p_values",
+    "baseline_score",
     "bootstrap_ci",
+    "brier_score",
+    "calibration_table",
     "cluster_key",
     "feature_effects",
     "log_metric_estimates",
     "log_paired_differences",
+    "log_score",
     "logged_metrics",
     "mcnemar_exact",
     "mcnemar_from_logs",
     "metric_ci",
     "paired_bootstrap_diff",
     "paired_metric_difference",
+    "resolve_interval",
+    "resolve_threshold",
     "sample_scores",
+    "score_forecasts",
     "seed_spread",
 ]

@@ -3,11 +3,29 @@
 ``alignlab run SPEC.yaml`` validates the spec (:func:`load_spec`), expands it
 into content-addressed cells (:func:`make_plan`), runs what the results store
 does not already have (:func:`run_session`) and writes a report; a rerun
-after any crash resumes where it stopped.  See ``docs/experiments.md``.
+after any crash resumes where it stopped.  Predictions about the results are
+registered in the run's hash-chained ledger before the cells run, then resolved
+and scored (:func:`register`, :func:`score_run`).  See ``docs/experiments.md``.
 """
 
 from alignlab.experiment._execute import REPORT_FILE, RUN_ID_FILE, SPEC_FILE, RunSummary, execute
 from alignlab.experiment._keys import KEY_SCHEME, canonical_json, cell_key, explain_mismatch
+from alignlab.experiment._ledger import (
+    LEDGER_FILE,
+    PREDICTION_TYPES,
+    Assumption,
+    LedgerEntry,
+    LedgerScores,
+    Prediction,
+    Theory,
+    append_to_ledger,
+    export_ledger,
+    read_ledger,
+    register,
+    score_ledger,
+    score_run,
+    verify_ledger,
+)
 from alignlab.experiment._plan import EvalCell, Plan, TrainCell, make_plan
 from alignlab.experiment._progress import ProgressView
 from alignlab.experiment._ray import execute_ray
@@ -15,6 +33,7 @@ from alignlab.experiment._records import (
     CELL_STATES,
     RECORD_VERSION,
     CellRecord,
+    CellState,
     ComparisonRecord,
     CurvePoint,
     MetricRecord,
@@ -44,28 +63,37 @@ __all__ = [
     "CELL_STATES",
     "EXECUTORS",
     "KEY_SCHEME",
+    "LEDGER_FILE",
+    "PREDICTION_TYPES",
     "PROFILES",
     "RECORD_VERSION",
     "REPORT_FILE",
     "RUN_ID_FILE",
     "SPEC_FILE",
     "STORE_FILE",
+    "Assumption",
     "CellRecord",
+    "CellState",
     "ComparisonRecord",
     "CurvePoint",
     "EvalCell",
     "ExperimentSpec",
+    "LedgerEntry",
+    "LedgerScores",
     "LoadedSpec",
     "MetricRecord",
     "Plan",
+    "Prediction",
     "Profile",
     "ProgressView",
     "RunRecord",
     "RunSummary",
     "Session",
     "Store",
+    "Theory",
     "TrainCell",
     "Variant",
+    "append_to_ledger",
     "cached_keys",
     "canonical_json",
     "cell_key",
@@ -73,11 +101,17 @@ __all__ = [
     "execute_ray",
     "explain_mismatch",
     "export",
+    "export_ledger",
     "load_spec",
     "load_spec_text",
     "make_plan",
     "open_session",
     "open_store",
+    "read_ledger",
+    "register",
     "report_run",
     "run_session",
+    "score_ledger",
+    "score_run",
+    "verify_ledger",
 ]

@@ -119,6 +119,7 @@ def run_session(
         session.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(session.run_dir):
             prepare_run_dir(session.run_dir, session.plan)
+            register_spec_predictions(store, session)
             if executor == "ray":
                 from alignlab.experiment._ray import execute_ray
 
@@ -130,6 +131,28 @@ def run_session(
             if write_report:
                 summary.report = report_run(store, session.plan.run_id, session.run_dir)
     return summary
+
+
+def register_spec_predictions(store: Store, session: Session) -> None:
+    """Append the spec's assumptions, theories and predictions to the ledger (before any cell).
+
+    Idempotent: what the ledger already has is not appended again.  Cells the
+    store already started (shared with an earlier run) make a new prediction
+    that names them post-hoc.
+
+    Raises:
+        AlignlabError: If the ledger is broken or conflicts with the spec.
+    """
+    from alignlab.experiment._ledger import register_spec, spec_bodies
+
+    if not spec_bodies(session.plan.loaded.spec):
+        return
+    cells = []
+    for record in session.plan.records():
+        stored = store.get_cell(record.key)
+        if stored is not None:
+            cells.append(record.model_copy(update={"started_at": stored.started_at}))
+    register_spec(session.run_dir, session.plan.loaded.spec, cells)
 
 
 PATTERN_SPLIT: Final = "heldout"
@@ -181,11 +204,12 @@ def feature_patterns(
 
 
 def report_run(store: Store, run_id: str, run_dir: Path) -> Path:
-    """Write the run's report from the store alone.
+    """Write the run's report from the store alone (and the run's prediction ledger, if any).
 
     Returns:
         The report's path.
     """
+    from alignlab.experiment._ledger import score_run
     from alignlab.methods import registered_methods
     from alignlab.report import write_report
 
@@ -209,4 +233,5 @@ def report_run(store: Store, run_id: str, run_dir: Path) -> Path:
         path=run_dir / REPORT_FILE,
         features=features,
         patterns=feature_patterns(comparisons, features),
+        ledger=score_run(store, run_id, run_dir),
     )

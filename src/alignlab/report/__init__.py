@@ -5,8 +5,10 @@ intervals, training curves, paired comparisons) into HTML: a method x metric
 heatmap of differences from the reference with significance marks, per-split
 tables so a gain on ``test`` that vanishes on ``heldout`` is visible at once,
 forest plots, training loss curves, every eval cell's metrics with a link to
-its Inspect log, failed and missing cells, descriptive feature patterns, and
-the spec and versions.  :func:`write_report` writes it atomically.
+its Inspect log, failed and missing cells, descriptive feature patterns, the
+prediction ledger scored against the results (calibration, theories ranked by
+log score beside their assumptions, authors by peer score) when the run has
+one, and the spec and versions.  :func:`write_report` writes it atomically.
 
 The file has no scripts and loads nothing (figures are inline SVG drawn by
 matplotlib), so it opens offline, and its log links are relative so the run

@@ -30,6 +30,7 @@ from alignlab.experiment import (
     CellRecord,
     ComparisonRecord,
     CurvePoint,
+    LedgerScores,
     MetricRecord,
     RunRecord,
 )
@@ -46,6 +47,7 @@ from alignlab.report._format import (
 from alignlab.report._plots import (
     MISSING_COLOUR,
     Point,
+    calibration_svg,
     colour,
     forest_svg,
     heatmap_svg,
@@ -533,6 +535,173 @@ def _section_patterns(
     return out
 
 
+_OUTCOME_TEXT: Final = {
+    "hit": "hit",
+    "miss": "miss",
+    "unresolved": "unresolved",
+    "no_data": "no data yet",
+}
+
+
+def _short_time(stamp: str) -> str:
+    """``2025-01-02 03:04:05`` from an ISO 8601 UTC time (the full one is kept in a title)."""
+    return stamp[:19].replace("T", " ")
+
+
+def _with_interval(value: float, low: float, high: float, *, signed: bool) -> str:
+    text = num(value, signed=signed)
+    if math.isnan(low) and math.isnan(high):
+        return text
+    return f'{text} <span class="ci">{interval(low, high, signed=signed)}</span>'
+
+
+def _ledger_rows(ledger: LedgerScores) -> list[str]:
+    rows = []
+    for row in ledger.predictions.itertuples(index=False):
+        measured = _with_interval(
+            float(row.measured),
+            float(row.ci_low),
+            float(row.ci_high),
+            signed=row.type != "interval",
+        )
+        status = esc(row.status)
+        if isinstance(row.first_cell_started_at, str):
+            status += (
+                f'<br><span class="ci">first cell {esc(_short_time(row.first_cell_started_at))}'
+                "</span>"
+            )
+        rows.append(
+            f'<tr><td><code>{esc(row.id)}</code></td><td title="{esc(row.registered_at)}">'
+            f"{esc(_short_time(row.registered_at))}</td>"
+            f"<td>{esc(row.author)}</td><td>{esc(row.theory)}</td>"
+            f'<td>{esc(row.claim)}<br><span class="ci" title="{esc(row.rule)}">'
+            f"{esc(row.what)}</span></td>"
+            f'<td class="num">{num(float(row.probability))}</td><td>{status}</td>'
+            f'<td class="num">{measured}</td><td>{esc(_OUTCOME_TEXT[str(row.outcome)])}</td>'
+            f'<td class="num">{num(float(row.log_score), signed=True)}</td>'
+            f'<td class="num">{num(float(row.baseline_score), signed=True)}</td>'
+            f'<td class="num">{num(float(row.peer_score), signed=True)}</td>'
+            f'<td class="num">{num(float(row.brier_score))}</td></tr>'
+        )
+    return rows
+
+
+def _section_predictions(ledger: LedgerScores) -> list[str]:
+    out = ['<section id="predictions">', "<h2>Predictions</h2>"]
+    if ledger.problem is not None:
+        out += [
+            f'<p class="banner">The prediction ledger failed verification, so nothing is '
+            f"scored: {esc(ledger.problem)}</p>",
+            "</section>",
+        ]
+        return out
+    table = ledger.predictions
+    post_hoc = int((table["status"] == "post-hoc").sum()) if len(table) else 0
+    out += [
+        f'<p class="note">{len(table)} predictions in <code>ledger.jsonl</code> '
+        f"({len(ledger.entries)} entries, head <code>{esc(ledger.head[:16])}</code>; check with "
+        f"<code>alignlab predict verify</code>), {post_hoc} of them post-hoc (registered after a "
+        "cell they name started: listed, never scored). A prediction resolves against the 95% "
+        "interval of what it names: <strong>hit</strong> when the whole interval is on the "
+        "claimed side of the threshold (or inside the claimed range), <strong>miss</strong> "
+        "when none of it is, <strong>unresolved</strong> when the interval straddles the "
+        "threshold; several seeds are averaged. Hover over a quantity for its rule. Scores use "
+        "natural logs: log score ln p on a hit, ln(1&minus;p) on a miss; baseline = log score "
+        "&minus; ln 0.5; peer = log score &minus; the mean log score of every forecast on the "
+        "same question (blank with one author); Brier = (p &minus; outcome)&sup2;, lower is "
+        "better.</p>",
+    ]
+    if not len(table):
+        out += ['<p class="missing">No predictions registered.</p>', "</section>"]
+        return out
+    out += [
+        '<div class="scroll"><table class="ledger-table"><thead><tr><th>id</th>'
+        "<th>registered (UTC)</th><th>author</th><th>theory</th><th>claim / quantity</th>"
+        "<th>p</th><th>status</th><th>measured [95% CI]</th><th>outcome</th><th>log</th>"
+        "<th>baseline</th><th>peer</th><th>Brier</th></tr></thead><tbody>",
+        *_ledger_rows(ledger),
+        "</tbody></table></div>",
+    ]
+    scores = ledger.scores
+    assert scores is not None
+    calibration = scores.calibration
+    filled = calibration[calibration["n"] > 0]
+    out.append("<h3>Calibration</h3>")
+    if filled.empty:
+        out.append('<p class="missing">No resolved forecasts yet.</p>')
+    else:
+        svg = calibration_svg(
+            [
+                (float(r.mean_probability), float(r.hit_rate), int(r.n))
+                for r in filled.itertuples(index=False)
+            ],
+            svg_id="calibration",
+        )
+        out.append(
+            f'<figure class="calibration">{svg}<figcaption>Scored forecasts binned by '
+            "probability: the observed hit rate against the mean forecast of each bin (on the "
+            "dashed line when calibrated). Few forecasts make this noisy.</figcaption></figure>"
+        )
+        out.append(
+            '<table class="calibration-table"><thead><tr><th>bin</th><th>n</th>'
+            "<th>mean p</th><th>hit rate</th></tr></thead><tbody>"
+        )
+        for r in calibration.itertuples(index=False):
+            out.append(
+                f'<tr><th>{esc(r.bin)}</th><td class="num">{int(r.n)}</td>'
+                f'<td class="num">{num(float(r.mean_probability))}</td>'
+                f'<td class="num">{num(float(r.hit_rate))}</td></tr>'
+            )
+        out.append("</tbody></table>")
+    out += [
+        "<h3>Theories</h3>",
+        '<p class="note">Ranked by mean log score per scored forecast (higher is better; 95% '
+        "percentile-bootstrap interval over forecasts, none with fewer than two), shown with "
+        "the number of assumptions each makes.</p>",
+        '<table class="theory-table"><thead><tr><th>rank</th><th>theory</th>'
+        "<th>assumptions</th><th>predictions</th><th>post-hoc</th><th>scored</th>"
+        "<th>mean log score [95% CI]</th><th>mean Brier</th></tr></thead><tbody>",
+    ]
+    for rank, r in enumerate(scores.theories.itertuples(index=False), start=1):
+        uses = [a for a in str(r.assumptions).split(", ") if a]
+        listed = "<br>".join(
+            f"<code>{esc(a)}</code>: {esc(ledger.assumptions.get(a, ''))}" for a in uses
+        )
+        out.append(
+            f'<tr><td class="num">{rank}</td><th>{esc(r.theory)}</th>'
+            f"<td>{int(r.n_assumptions)}{'<br>' + listed if listed else ''}</td>"
+            f'<td class="num">{int(r.n_predictions)}</td><td class="num">{int(r.n_post_hoc)}</td>'
+            f'<td class="num">{int(r.n_scored)}</td>'
+            '<td class="num">'
+            + _with_interval(
+                float(r.mean_log_score), float(r.ci_low), float(r.ci_high), signed=True
+            )
+            + "</td>"
+            f'<td class="num">{num(float(r.mean_brier_score))}</td></tr>'
+        )
+    out += [
+        "</tbody></table>",
+        "<h3>Authors</h3>",
+        '<p class="note">Ranked by mean peer score (questions with at least two authors). '
+        "The <em>crowd</em> is the mean probability of every forecast on a question, scored "
+        "like an author; its peer score compares it with the authors it averages.</p>",
+        '<table class="author-table"><thead><tr><th>author</th><th>scored</th>'
+        "<th>with peers</th><th>mean peer</th><th>mean log</th><th>mean baseline</th>"
+        "<th>mean Brier</th></tr></thead><tbody>",
+    ]
+    for r in scores.authors.itertuples(index=False):
+        out.append(
+            f'<tr><th>{esc(r.author)}</th><td class="num">{int(r.n_scored)}</td>'
+            f'<td class="num">{int(r.n_peer)}</td>'
+            f'<td class="num">{num(float(r.mean_peer_score), signed=True)}</td>'
+            f'<td class="num">{num(float(r.mean_log_score), signed=True)}</td>'
+            f'<td class="num">{num(float(r.mean_baseline_score), signed=True)}</td>'
+            f'<td class="num">{num(float(r.mean_brier_score))}</td></tr>'
+        )
+    out += ["</tbody></table>", "</section>"]
+    return out
+
+
 def _library_versions(cells: Sequence[CellRecord]) -> dict[str, list[str]]:
     versions: dict[str, list[str]] = {}
     for cell in cells:
@@ -651,6 +820,7 @@ def build_report(
     features: Mapping[str, tuple[str, ...]] = _NO_FEATURES,
     patterns: pd.DataFrame | None = None,
     report_dir: Path | None = None,
+    ledger: LedgerScores | None = None,
 ) -> str:
     """The run's report as one self-contained HTML document.
 
@@ -667,6 +837,8 @@ def build_report(
         patterns: Descriptive feature patterns (columns :data:`PATTERN_COLUMNS`), or None.
         report_dir: Where the HTML file will live (log links are relative to it);
             defaults to ``run_dir``.
+        ledger: The run's scored prediction ledger, for the predictions section
+            (left out when None).
 
     Returns:
         The HTML text.
@@ -680,7 +852,8 @@ def build_report(
     evals = [_describe(cell, by_key) for cell in cells if cell.kind == "eval"]
     groups = _groups(comparisons, variant_order, [info.split for info in evals])
     train_cells = [cell for cell in cells if cell.kind == "train"]
-    nav = "".join(f'<li><a href="#{anchor}">{title}</a></li>' for anchor, title in _NAV)
+    sections = _NAV if ledger is None else (*_NAV[:7], ("predictions", "Predictions"), *_NAV[7:])
+    nav = "".join(f'<li><a href="#{anchor}">{title}</a></li>' for anchor, title in sections)
     body = [
         *_summary(run, cells),
         f"<nav><ul>{nav}</ul></nav>",
@@ -691,6 +864,7 @@ def build_report(
         *_section_metrics(evals, metrics, links),
         *_section_problems(cells, by_key, links),
         *_section_patterns(features, patterns),
+        *([] if ledger is None else _section_predictions(ledger)),
         *_section_spec(run, cells),
         *_section_logs(evals),
     ]
@@ -723,6 +897,7 @@ def write_report(
     path: Path,
     features: Mapping[str, tuple[str, ...]] = _NO_FEATURES,
     patterns: pd.DataFrame | None = None,
+    ledger: LedgerScores | None = None,
 ) -> Path:
     """Build the report and write it to ``path`` atomically (readers never see half a file).
 
@@ -736,6 +911,7 @@ def write_report(
         path: The HTML file to write (its directory is created); log links are relative to it.
         features: Method name -> feature tags.
         patterns: Descriptive feature patterns, or None.
+        ledger: The run's scored prediction ledger, or None.
 
     Returns:
         ``path``.
@@ -751,6 +927,7 @@ def write_report(
         features=features,
         patterns=patterns,
         report_dir=path.parent,
+        ledger=ledger,
     )
     atomic_write_text(path, text)
     return path

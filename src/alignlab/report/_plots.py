@@ -277,3 +277,34 @@ def loss_svg(series: Sequence[tuple[str, Sequence[int], Sequence[float]]], *, sv
                 frameon=False,
             )
         return _to_svg(figure, svg_id)
+
+
+def calibration_svg(bins: Sequence[tuple[float, float, int]], *, svg_id: str) -> str:
+    """Observed hit rate against forecast probability, one point per non-empty bin.
+
+    Args:
+        bins: ``(mean_probability, hit_rate, n)`` per bin; the marker's area grows with ``n``.
+        svg_id: The root ``<svg>`` element's id.
+
+    Returns:
+        The ``<svg>`` element's text.
+    """
+    with _style(svg_id):
+        figure = Figure(figsize=(4.2, 4.0), layout="constrained")
+        axes = figure.subplots()
+        axes.plot([0, 1], [0, 1], color="#888888", linewidth=0.8, linestyle="--", zorder=0)
+        for probability, rate, n in bins:
+            axes.scatter([probability], [rate], s=30 + 25 * n, color="#5e3c99", alpha=0.8, zorder=2)
+            axes.annotate(
+                f"n={n}",
+                (probability, rate),
+                textcoords="offset points",
+                xytext=(7, -3),
+                fontsize=8,
+            )
+        axes.set_xlim(0, 1)
+        axes.set_ylim(-0.04, 1.04)
+        axes.set_xlabel("forecast probability (bin mean)")
+        axes.set_ylabel("observed hit rate")
+        axes.grid(color="#eeeeee", linewidth=0.6)
+        return _to_svg(figure, svg_id)
