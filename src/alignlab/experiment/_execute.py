@@ -411,6 +411,39 @@ def begin(
     return RunSummary(run_id=plan.run_id, run_dir=run_dir), event
 
 
+def claim_evals(
+    plan: Plan,
+    store: Store,
+    run_dir: Path,
+    train: TrainCell,
+    *,
+    train_failed: bool,
+    summary: RunSummary,
+    event: EventHook,
+    failed: Callable[[str, str], None],
+) -> list[EvalCell]:
+    """Sort ``train``'s eval cells before running them.
+
+    One with a stored result counts as cached; every other one fails with
+    ``UPSTREAM_FAILED`` when ``train_failed`` (``failed(key, line)`` takes its
+    summary line), or else is marked running and returned, to be run.
+    """
+    todo = []
+    for cell in (c for c in plan.eval_cells if c.train.key == train.key):
+        if _eval_done(store, run_dir, cell):
+            summary.cached += 1
+            event(cell.key, "cached")
+        elif train_failed:
+            store.fail_cell(cell.key, UPSTREAM_FAILED, now())
+            failed(cell.key, f"{train.variant.label} {cell.eval}/{cell.split}: {UPSTREAM_FAILED}")
+            event(cell.key, "failed", UPSTREAM_FAILED)
+        else:
+            store.mark_running(cell.key, owner_id(), now())
+            event(cell.key, "running")
+            todo.append(cell)
+    return todo
+
+
 def execute(
     plan: Plan,
     store: Store,
@@ -455,20 +488,16 @@ def execute(
             summary.done += 1
             event(cell.key, "done")
     for train in plan.train_cells:
-        todo = []
-        for eval_cell in (c for c in plan.eval_cells if c.train.key == train.key):
-            name = f"{train.variant.label} {eval_cell.eval}/{eval_cell.split}"
-            if _eval_done(store, run_dir, eval_cell):
-                summary.cached += 1
-                event(eval_cell.key, "cached")
-            elif train.key in failed_train:
-                store.fail_cell(eval_cell.key, UPSTREAM_FAILED, now())
-                summary.failed.append(f"{name}: {UPSTREAM_FAILED}")
-                event(eval_cell.key, "failed", UPSTREAM_FAILED)
-            else:
-                store.mark_running(eval_cell.key, owner_id(), now())
-                event(eval_cell.key, "running")
-                todo.append(eval_cell)
+        todo = claim_evals(
+            plan,
+            store,
+            run_dir,
+            train,
+            train_failed=train.key in failed_train,
+            summary=summary,
+            event=event,
+            failed=lambda _key, line: summary.failed.append(line),
+        )
         for eval_cell, outcome in zip(todo, eval_work(run_dir, todo), strict=True):
             record_outcome(store, outcome)
             if outcome.error is not None:

@@ -174,12 +174,13 @@ class Prediction(_Body):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind not in ("directional", "pairwise"):
             return data
         data = dict(data)
-        if data.get("type") == "directional":
+        if kind == "directional":
             data.setdefault("reference", DEFAULT_REFERENCE)
-        if data.get("type") in ("directional", "pairwise") and data.get("min_change") is None:
+        if data.get("min_change") is None:
             data["min_change"] = 0.0
         return data
 
@@ -524,6 +525,19 @@ def make_body(kind: EntryKind, fields: Mapping[str, Any]) -> Body:
     return body
 
 
+def _registered(known: Mapping[str, Body], name: str, body: Body, clash: str, instead: str) -> bool:
+    """Whether ``body`` is already in ``known`` under ``name``.
+
+    Raises:
+        AlignlabError: If another body stands under ``name``: ``clash``, and that entries
+            are append-only, so register ``instead``.
+    """
+    stored = known.get(name)
+    if stored is not None and stored != body:
+        raise AlignlabError(f"{clash}; entries are append-only: register {instead}")
+    return stored is not None
+
+
 def _additions(existing: Sequence[LedgerEntry], bodies: Sequence[Body], where: str) -> list[Body]:
     """The bodies not yet in the ledger, checked against it (raises on a conflict)."""
     assumptions = {e.body.id: e.body for e in existing if isinstance(e.body, Assumption)}
@@ -532,13 +546,10 @@ def _additions(existing: Sequence[LedgerEntry], bodies: Sequence[Body], where: s
     new: list[Body] = []
     for body in bodies:
         if isinstance(body, Assumption):
-            known = assumptions.get(body.id)
-            if known is not None:
-                if known != body:
-                    raise AlignlabError(
-                        f"{where} already has assumption '{body.id}' with other text; entries "
-                        "are append-only: register the changed assumption under a new id"
-                    )
+            clash = f"{where} already has assumption '{body.id}' with other text"
+            if _registered(
+                assumptions, body.id, body, clash, "the changed assumption under a new id"
+            ):
                 continue
             assumptions[body.id] = body
         elif isinstance(body, Theory):
@@ -548,13 +559,10 @@ def _additions(existing: Sequence[LedgerEntry], bodies: Sequence[Body], where: s
                     f"theory '{body.name}' makes unknown assumption '{missing[0]}'; register it "
                     f"first (known: {', '.join(assumptions) or 'none'})"
                 )
-            theory = theories.get(body.name)
-            if theory is not None:
-                if theory != body:
-                    raise AlignlabError(
-                        f"{where} already has theory '{body.name}' with other assumptions or "
-                        "description; entries are append-only: register it under a new name"
-                    )
+            clash = (
+                f"{where} already has theory '{body.name}' with other assumptions or description"
+            )
+            if _registered(theories, body.name, body, clash, "it under a new name"):
                 continue
             theories[body.name] = body
         else:
@@ -1086,13 +1094,13 @@ def score_ledger(
         outcome = resolve(body, measured)
         forecasts.append(
             Forecast(
-                id=body.id,
-                question=body.question,
-                author=body.author,
-                theory=body.theory,
-                probability=body.probability,
-                outcome=outcome,
-                post_hoc=post_hoc,
+                body.id,
+                body.question,
+                body.author,
+                body.theory,
+                body.probability,
+                outcome,
+                post_hoc,
             )
         )
         rows.append(

@@ -54,13 +54,12 @@ from typing import Any, Final
 
 from alignlab._errors import AlignlabError
 from alignlab.experiment._execute import (
-    UPSTREAM_FAILED,
     CellOutcome,
     Event,
     RunSummary,
-    _eval_done,
     _train_done,
     begin,
+    claim_evals,
     compare,
     eval_work,
     now,
@@ -228,20 +227,16 @@ def _execute(
     pending: dict[Any, tuple[TrainCell, list[EvalCell]]] = {}  # ref -> (train, eval cells)
 
     def start_evals(train: TrainCell, train_failed: bool) -> None:
-        todo = []
-        for cell in (c for c in plan.eval_cells if c.train.key == train.key):
-            name = f"{train.variant.label} {cell.eval}/{cell.split}"
-            if _eval_done(store, run_dir, cell):
-                summary.cached += 1
-                event(cell.key, "cached")
-            elif train_failed:
-                store.fail_cell(cell.key, UPSTREAM_FAILED, now())
-                failures[cell.key] = f"{name}: {UPSTREAM_FAILED}"
-                event(cell.key, "failed", UPSTREAM_FAILED)
-            else:
-                store.mark_running(cell.key, owner_id(), now())
-                event(cell.key, "running")
-                todo.append(cell)
+        todo = claim_evals(
+            plan,
+            store,
+            run_dir,
+            train,
+            train_failed=train_failed,
+            summary=summary,
+            event=event,
+            failed=failures.__setitem__,
+        )
         if todo:
             pending[eval_remote.remote(*args, todo)] = (train, todo)
 

@@ -153,6 +153,7 @@ _CELL_COLUMNS: Final = (
     "key, run_id, kind, label, inputs, upstream, state, artifact, owner,"
     " started_at, finished_at, duration_s, error"
 )
+_CELL_FIELDS: Final = tuple(name.strip() for name in _CELL_COLUMNS.split(","))
 _CELL_SELECT: Final = (
     "SELECT c.key, c.run_id, c.kind, c.label, c.inputs, c.upstream, c.state, c.artifact,"
     " c.owner, c.started_at, c.finished_at, c.duration_s, c.error FROM cells c"
@@ -330,21 +331,20 @@ class Store:
                 ),
             )
 
-    @staticmethod
-    def _run(row: tuple[Any, ...]) -> RunRecord:
-        run_id, name, spec_yaml, spec_json, created_at, alignlab_version = row
-        return RunRecord(
-            run_id=run_id,
-            name=name,
-            spec_yaml=spec_yaml,
-            spec_json=json.loads(spec_json),
-            created_at=created_at,
-            alignlab_version=alignlab_version,
-        )
-
-    _RUN_SELECT: Final = (
-        "SELECT run_id, name, spec_yaml, spec_json, created_at, alignlab_version FROM runs"
+    _RUN_FIELDS: Final = (
+        "run_id",
+        "name",
+        "spec_yaml",
+        "spec_json",
+        "created_at",
+        "alignlab_version",
     )
+    _RUN_SELECT: Final = f"SELECT {', '.join(_RUN_FIELDS)} FROM runs"
+
+    @classmethod
+    def _run(cls, row: tuple[Any, ...]) -> RunRecord:
+        fields = dict(zip(cls._RUN_FIELDS, row, strict=True))
+        return RunRecord(**{**fields, "spec_json": json.loads(fields["spec_json"])})
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run stored under ``run_id``, or None."""
@@ -394,23 +394,8 @@ class Store:
 
     @staticmethod
     def _cell(row: tuple[Any, ...]) -> CellRecord:
-        (key, run_id, kind, label, inputs, upstream, state, artifact, owner, started_at,
-         finished_at, duration_s, error) = row  # fmt: skip
-        return CellRecord(
-            key=key,
-            run_id=run_id,
-            kind=kind,
-            label=label,
-            inputs=json.loads(inputs),
-            upstream=upstream,
-            state=state,
-            artifact=artifact,
-            owner=owner,
-            started_at=started_at,
-            finished_at=finished_at,
-            duration_s=duration_s,
-            error=error,
-        )
+        fields = dict(zip(_CELL_FIELDS, row, strict=True))
+        return CellRecord(**{**fields, "inputs": json.loads(fields["inputs"])})
 
     def get_cell(self, key: str) -> CellRecord | None:
         """The cell stored under ``key``, or None."""
@@ -429,8 +414,9 @@ class Store:
         return [self._cell(row) for row in rows]
 
     @staticmethod
-    def _require(changed: int, key: str) -> None:
-        if changed == 0:
+    def _set_cell(sql: _Sql, key: str, assignments: str, values: Sequence[object]) -> None:
+        """``UPDATE cells SET <assignments>`` on the cell ``key``, which must be stored."""
+        if sql.run(f"UPDATE cells SET {assignments} WHERE key = ?", (*values, key)) == 0:
             raise AlignlabError(f"cell {key} is not in the results store")
 
     def mark_running(self, key: str, owner: str, started_at: str) -> None:
@@ -440,13 +426,12 @@ class Store:
             AlignlabError: If the cell is not in the store.
         """
         with self._write() as sql:
-            self._require(
-                sql.run(
-                    "UPDATE cells SET state = 'running', owner = ?, started_at = ?,"
-                    " finished_at = NULL, duration_s = NULL, error = NULL WHERE key = ?",
-                    (owner, started_at, key),
-                ),
+            self._set_cell(
+                sql,
                 key,
+                "state = 'running', owner = ?, started_at = ?,"
+                " finished_at = NULL, duration_s = NULL, error = NULL",
+                (owner, started_at),
             )
 
     def finish_cell(
@@ -495,13 +480,11 @@ class Store:
                 "INSERT INTO curves (cell_key, step, loss) VALUES (?, ?, ?)",
                 [(key, p.step, _to_db(p.loss)) for p in curve],
             )
-            self._require(
-                sql.run(
-                    "UPDATE cells SET state = 'done', artifact = ?, finished_at = ?,"
-                    " duration_s = ?, error = NULL WHERE key = ?",
-                    (artifact, finished_at, duration_s, key),
-                ),
+            self._set_cell(
+                sql,
                 key,
+                "state = 'done', artifact = ?, finished_at = ?, duration_s = ?, error = NULL",
+                (artifact, finished_at, duration_s),
             )
 
     def fail_cell(self, key: str, error: str, finished_at: str) -> None:
@@ -511,12 +494,8 @@ class Store:
             AlignlabError: If the cell is not in the store.
         """
         with self._write() as sql:
-            self._require(
-                sql.run(
-                    "UPDATE cells SET state = 'failed', error = ?, finished_at = ? WHERE key = ?",
-                    (error, finished_at, key),
-                ),
-                key,
+            self._set_cell(
+                sql, key, "state = 'failed', error = ?, finished_at = ?", (error, finished_at)
             )
 
     def reset_stale(self, is_alive: Callable[[str], bool]) -> list[str]:
@@ -548,15 +527,27 @@ class Store:
 
     # -- results -------------------------------------------------------------
 
-    def metrics(self, run_id: str) -> list[MetricRecord]:
-        """The metrics of the run's cells, by planning order, each cell's in the order given."""
+    def _rows_of_run(
+        self, run_id: str, table: str, columns: str, order: str
+    ) -> list[tuple[Any, ...]]:
+        """The run's cells' rows in ``table`` (aliased ``t``): ``t.cell_key, <columns>``.
+
+        By planning order, then ``order``.
+        """
         with self._read() as sql:
             rows = sql.all(
-                "SELECT m.cell_key, m.metric, m.value, m.ci_low, m.ci_high, m.n FROM metrics m"
-                " JOIN run_cells r ON r.cell_key = m.cell_key WHERE r.run_id = ?"
-                " ORDER BY r.position, m.position",
+                f"SELECT t.cell_key, {columns} FROM {table} t"
+                " JOIN run_cells r ON r.cell_key = t.cell_key WHERE r.run_id = ?"
+                f" ORDER BY r.position, {order}",
                 (run_id,),
             )
+        return rows
+
+    def metrics(self, run_id: str) -> list[MetricRecord]:
+        """The metrics of the run's cells, by planning order, each cell's in the order given."""
+        rows = self._rows_of_run(
+            run_id, "metrics", "t.metric, t.value, t.ci_low, t.ci_high, t.n", "t.position"
+        )
         return [
             MetricRecord(
                 cell_key=key,
@@ -571,13 +562,7 @@ class Store:
 
     def curves(self, run_id: str) -> list[CurvePoint]:
         """The loss curves of the run's train cells, by planning order then step."""
-        with self._read() as sql:
-            rows = sql.all(
-                "SELECT p.cell_key, p.step, p.loss FROM curves p"
-                " JOIN run_cells r ON r.cell_key = p.cell_key WHERE r.run_id = ?"
-                " ORDER BY r.position, p.step",
-                (run_id,),
-            )
+        rows = self._rows_of_run(run_id, "curves", "t.step, t.loss", "t.step")
         return [CurvePoint(cell_key=k, step=step, loss=_from_db(loss)) for k, step, loss in rows]
 
     def replace_comparisons(self, run_id: str, rows: Sequence[ComparisonRecord]) -> None:
@@ -653,15 +638,34 @@ def _open_sqlite(path: Path) -> Store:
         raise AlignlabError(f"cannot create results store {path}: {_one_line(error)}") from error
     except sqlite3.Error as error:
         raise AlignlabError(f"cannot open results store {path}: {_one_line(error)}") from error
-    store = Store(connection, postgres=False, url=url)
+    return _set_up(
+        Store(connection, postgres=False, url=url),
+        connection,
+        sqlite3.Error,
+        str(path),
+        ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"),
+    )
+
+
+def _set_up(
+    store: Store,
+    connection: Any,
+    errors: type[Exception],
+    shown: str,
+    pragmas: Sequence[str] = (),
+) -> Store:
+    """``store`` once ``pragmas`` have run on its new connection and its tables exist.
+
+    On any failure the connection is closed; ``errors`` (the driver's) become one
+    :class:`AlignlabError` line naming ``shown``.
+    """
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA foreign_keys=ON")
+        for pragma in pragmas:
+            connection.execute(pragma)
         store._create_schema()
-    except sqlite3.Error as error:
+    except errors as error:
         connection.close()
-        raise AlignlabError(f"cannot open results store {path}: {_one_line(error)}") from error
+        raise AlignlabError(f"cannot open results store {shown}: {_one_line(error)}") from error
     except BaseException:
         connection.close()
         raise
@@ -684,16 +688,7 @@ def _open_postgres(url: str) -> Store:
         raise AlignlabError(
             f"cannot connect to results store {shown}: {_one_line(error)}"
         ) from error
-    store = Store(connection, postgres=True, url=shown)
-    try:
-        store._create_schema()
-    except psycopg.Error as error:
-        connection.close()
-        raise AlignlabError(f"cannot open results store {shown}: {_one_line(error)}") from error
-    except BaseException:
-        connection.close()
-        raise
-    return store
+    return _set_up(Store(connection, postgres=True, url=shown), connection, psycopg.Error, shown)
 
 
 def open_store(location: str | Path) -> Store:

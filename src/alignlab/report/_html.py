@@ -17,7 +17,7 @@ import math
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -234,17 +234,45 @@ def _marks_note(group: _Group) -> str:
     )
 
 
-def _section_differences(groups: Sequence[_Group]) -> list[str]:
-    out = ['<section id="differences">', "<h2>Differences from the reference</h2>"]
+_COMPARISON_SECTIONS: Final = {
+    "differences": (
+        "Differences from the reference",
+        "Colour shows the direction and size of a difference, not whether it is good: for some "
+        "metrics lower is better. One colour scale per reference, shared by the splits, so a "
+        "gain on one split that vanishes on another is visible side by side. Grey cells "
+        f"({DASH}) have no comparison (missing or undefined).",
+    ),
+    "splits": (
+        "Per-split differences",
+        "Each cell: difference from the reference [95% interval]; hover for p-values and the "
+        "number of pairs. Splits of a metric sit next to each other.",
+    ),
+    "forest": (
+        "Forest plots",
+        "Each variant's difference from the reference with its 95% paired bootstrap interval, "
+        "one panel per split; filled points are significant after correction.",
+    ),
+}
+
+
+def _comparison_section(
+    section_id: str, groups: Sequence[_Group], body: Callable[[Sequence[_Group]], list[str]]
+) -> list[str]:
+    """A section drawn from the comparison groups.
+
+    Its heading and note, then what ``body`` makes of the groups; with no groups, a "none
+    stored yet" line instead of both.
+    """
+    title, note = _COMPARISON_SECTIONS[section_id]
+    out = [f'<section id="{section_id}">', f"<h2>{title}</h2>"]
     if not groups:
         out.append('<p class="missing">No comparisons stored yet.</p></section>')
         return out
-    out.append(
-        '<p class="note">Colour shows the direction and size of a difference, not whether it is '
-        "good: for some metrics lower is better. One colour scale per reference, shared by the "
-        "splits, so a gain on one split that vanishes on another is visible side by side. "
-        f"Grey cells ({DASH}) have no comparison (missing or undefined).</p>"
-    )
+    return [*out, f'<p class="note">{note}</p>', *body(groups), "</section>"]
+
+
+def _heatmaps(groups: Sequence[_Group]) -> list[str]:
+    out: list[str] = []
     for index, group in enumerate(groups):
         points = {key: _point(record) for key, record in group.records.items()}
         svg = heatmap_svg(
@@ -259,19 +287,11 @@ def _section_differences(groups: Sequence[_Group]) -> list[str]:
             f"per split. {_marks_note(group)}</figcaption>",
             "</figure>",
         ]
-    out.append("</section>")
     return out
 
 
-def _section_split_table(groups: Sequence[_Group]) -> list[str]:
-    out = ['<section id="splits">', "<h2>Per-split differences</h2>"]
-    if not groups:
-        out.append('<p class="missing">No comparisons stored yet.</p></section>')
-        return out
-    out.append(
-        '<p class="note">Each cell: difference from the reference [95% interval]; hover for '
-        "p-values and the number of pairs. Splits of a metric sit next to each other.</p>"
-    )
+def _split_tables(groups: Sequence[_Group]) -> list[str]:
+    out: list[str] = []
     for group in groups:
         limit = symmetric_limit([record.difference for record in group.records.values()])
         out += [
@@ -321,20 +341,11 @@ def _section_split_table(groups: Sequence[_Group]) -> list[str]:
                     )
             out.append(f"<tr><th>{esc(row)}</th>{''.join(cells)}</tr>")
         out += ["</tbody></table></div>", f'<p class="note">{_marks_note(group)}</p>']
-    out.append("</section>")
     return out
 
 
-def _section_forest(groups: Sequence[_Group]) -> list[str]:
-    out = ['<section id="forest">', "<h2>Forest plots</h2>"]
-    if not groups:
-        out.append('<p class="missing">No comparisons stored yet.</p></section>')
-        return out
-    out.append(
-        '<p class="note">Each variant\'s difference from the reference with its 95% paired '
-        "bootstrap interval, one panel per split; filled points are significant after "
-        "correction.</p>"
-    )
+def _forest_plots(groups: Sequence[_Group]) -> list[str]:
+    out: list[str] = []
     for g, group in enumerate(groups):
         for m, column in enumerate(group.columns):
             points = {
@@ -354,7 +365,6 @@ def _section_forest(groups: Sequence[_Group]) -> list[str]:
                 f"</figcaption>",
                 "</figure>",
             ]
-    out.append("</section>")
     return out
 
 
@@ -439,6 +449,34 @@ def _section_metrics(
     return out
 
 
+def _problem_table(
+    heading: str,
+    table_class: str,
+    last_heads: str,
+    rows: Sequence[tuple[CellRecord, str]],
+    by_key: Mapping[str, CellRecord],
+) -> list[str]:
+    """A table of cells under ``heading``.
+
+    Kind, variant, eval and split, then the columns of ``last_heads``: each row brings its
+    own cells for them, already escaped.
+    """
+    out = [
+        f"<h3>{heading}</h3>",
+        f'<table class="{table_class}"><thead><tr><th>kind</th><th>variant</th><th>eval</th>'
+        f"<th>split</th>{last_heads}</tr></thead><tbody>",
+    ]
+    for cell, last in rows:
+        info = _describe(cell, by_key)
+        evals = (esc(info.eval), esc(info.split)) if cell.kind == "eval" else (DASH, DASH)
+        out.append(
+            f'<tr data-cell="{esc(cell.key)}"><td>{esc(cell.kind)}</td>'
+            f"<th>{esc(cell.label)}</th><td>{evals[0]}</td><td>{evals[1]}</td>{last}</tr>"
+        )
+    out.append("</tbody></table>")
+    return out
+
+
 def _section_problems(
     cells: Sequence[CellRecord], by_key: Mapping[str, CellRecord], links: _Links
 ) -> list[str]:
@@ -449,35 +487,22 @@ def _section_problems(
         out.append("<p>Every cell is done.</p></section>")
         return out
     if failed:
-        out += [
-            "<h3>Failed</h3>",
-            '<table class="failed-table"><thead><tr><th>kind</th><th>variant</th><th>eval</th>'
-            "<th>split</th><th>error</th><th>log</th></tr></thead><tbody>",
-        ]
-        for cell in failed:
-            info = _describe(cell, by_key)
-            evals = (esc(info.eval), esc(info.split)) if cell.kind == "eval" else (DASH, DASH)
-            out.append(
-                f'<tr data-cell="{esc(cell.key)}"><td>{esc(cell.kind)}</td>'
-                f"<th>{esc(cell.label)}</th><td>{evals[0]}</td><td>{evals[1]}</td>"
+        errors = [
+            (
+                cell,
                 f'<td class="error"><code>{esc(cell.error or "(no error recorded)")}</code></td>'
-                f"<td>{links.anchor(cell.artifact)}</td></tr>"
+                f"<td>{links.anchor(cell.artifact)}</td>",
             )
-        out.append("</tbody></table>")
-    if missing:
-        out += [
-            "<h3>Missing (not run yet)</h3>",
-            '<table class="missing-table"><thead><tr><th>kind</th><th>variant</th><th>eval</th>'
-            "<th>split</th><th>state</th></tr></thead><tbody>",
+            for cell in failed
         ]
-        for cell in missing:
-            info = _describe(cell, by_key)
-            evals = (esc(info.eval), esc(info.split)) if cell.kind == "eval" else (DASH, DASH)
-            out.append(
-                f'<tr data-cell="{esc(cell.key)}"><td>{esc(cell.kind)}</td>'
-                f"<th>{esc(cell.label)}</th><td>{evals[0]}</td><td>{evals[1]}</td><td>{esc(cell.state)}</td></tr>"
-            )
-        out.append("</tbody></table>")
+        out += _problem_table(
+            "Failed", "failed-table", "<th>error</th><th>log</th>", errors, by_key
+        )
+    if missing:
+        states = [(cell, f"<td>{esc(cell.state)}</td>") for cell in missing]
+        out += _problem_table(
+            "Missing (not run yet)", "missing-table", "<th>state</th>", states, by_key
+        )
     out.append("</section>")
     return out
 
@@ -857,9 +882,9 @@ def build_report(
     body = [
         *_summary(run, cells),
         f"<nav><ul>{nav}</ul></nav>",
-        *_section_differences(groups),
-        *_section_split_table(groups),
-        *_section_forest(groups),
+        *_comparison_section("differences", groups, _heatmaps),
+        *_comparison_section("splits", groups, _split_tables),
+        *_comparison_section("forest", groups, _forest_plots),
         *_section_curves(train_cells, curves),
         *_section_metrics(evals, metrics, links),
         *_section_problems(cells, by_key, links),
@@ -893,8 +918,8 @@ def write_report(
     curves: Sequence[CurvePoint],
     comparisons: Sequence[ComparisonRecord],
     *,
-    run_dir: Path,
     path: Path,
+    run_dir: Path,
     features: Mapping[str, tuple[str, ...]] = _NO_FEATURES,
     patterns: pd.DataFrame | None = None,
     ledger: LedgerScores | None = None,
@@ -907,8 +932,8 @@ def write_report(
         metrics: Metrics of its eval cells.
         curves: Training loss of its train cells.
         comparisons: Paired comparisons.
-        run_dir: The run directory.
         path: The HTML file to write (its directory is created); log links are relative to it.
+        run_dir: The run directory.
         features: Method name -> feature tags.
         patterns: Descriptive feature patterns, or None.
         ledger: The run's scored prediction ledger, or None.
