@@ -27,8 +27,10 @@ EXPECTED = {
     signal.SIGINT: (EXIT_INTERRUPTED, "interrupted"),
     signal.SIGTERM: (EXIT_TERMINATED, "terminated"),
 }
-PROMPT_S = 15.0
-"""An interrupted run must be gone within this (it takes about 3 s on 2 busy cores)."""
+PROMPT_S = 60.0
+"""A liveness bound, not a speed target: an interrupted run must end well before the
+105-183 s the old CLI took (it takes about 3 s; 17 s was seen with the machine saturated
+by a parallel test run, so the bound is generous to keep CI deterministic)."""
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:
