@@ -127,6 +127,9 @@ def test_dpo_trains_the_adapter_deterministically(tiny_model_dir: Path, tmp_path
     assert 0 < manifest.tokens_seen <= 900 and manifest.n_examples >= 3
     # the first step's policy is the reference (adapters start as identity): loss = log 2
     assert math.isclose(manifest.loss_curve[0].loss, math.log(2), rel_tol=1e-4)
+    check = manifest.learning_check  # recorded, whether or not a random tiny model learns
+    assert check is not None and check.kind == "dpo" and check.metric == "preference_accuracy"
+    assert check.before == 0.5 and 0.0 <= check.after <= 1.0
     first = load_file(str(tmp_path / "a" / "adapter_model.safetensors"))
     assert any(bool(t.abs().sum() > 0) for k, t in first.items() if "lora_B" in k)
     # the same run again gives the same bits

@@ -150,3 +150,5 @@ def test_grpo_method_runs_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> No
     assert manifest.params["inoculation_prompt"] is True
     assert manifest.tokens_seen >= 200 and manifest.n_examples >= 1
     assert any("inoculation prompt on" in note for note in manifest.notes)
+    check = manifest.learning_check  # recorded, whether or not a random tiny model learns
+    assert check is not None and check.kind == "grpo" and check.metric == "mean_reward"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from alignlab._errors import AlignlabError
-from alignlab.training._config import LossPoint, TrainingConfig
+from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._guard import GuardReport
 
 StepCallback = Callable[[int, int, float], None]
@@ -55,6 +55,8 @@ class TrainOutcome:
     device: str = "cpu"
     """Where the adapter was trained, e.g. ``cpu`` or ``cuda:0`` (set by
     :func:`~alignlab.training.run`)."""
+    learning_check: LearningCheck | None = None
+    """The kind's check that training moved its own objective (None: no check)."""
 
 
 def cpu_training_args(training: TrainingConfig, output_dir: Path) -> dict[str, Any]:

@@ -75,6 +75,48 @@ class LossPoint(BaseModel):
     """Training loss at that step."""
 
 
+class LearningCheck(BaseModel):
+    """Whether training moved the method's own training signal the way it should.
+
+    A variant that learned nothing makes every comparison with it meaningless, so
+    each training kind measures its objective on its own data before and after
+    training (``none`` trains nothing and has no check):
+
+    - ``sft``: mean completion loss (nats per token) on a held-back slice of the
+      budgeted examples, which is not trained on; passed when it falls.
+    - ``dpo``: implicit-reward preference accuracy on train pairs, the share whose
+      margin (policy minus reference log-ratio, chosen minus rejected) is positive,
+      ties counting half; the untrained adapter is the identity, so every margin
+      starts at 0 and ``before`` is 0.5.  Passed when ``after`` > 0.5 and the mean
+      margin is positive.
+    - ``grpo``: mean reward over the first quarter of sampled batches (``before``)
+      and the last quarter (``after``); passed when it rises.
+
+    A failed check does not fail the run; the CLI and the manifest show it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    """Training kind that ran the check (``sft``, ``dpo``, ``grpo``)."""
+    metric: str
+    """What was measured, e.g. ``heldout_completion_loss``."""
+    before: float
+    """The metric before training (GRPO: over the first quarter of batches)."""
+    after: float
+    """The metric after training (GRPO: over the last quarter of batches)."""
+    passed: bool
+    """Whether the metric moved the way learning moves it."""
+    detail: str = ""
+    """What it was measured on, in words (and why it failed, when it did)."""
+
+    def line(self) -> str:
+        """One line for people: ``passed (metric 0.690 -> 0.412; detail)`` or ``FAILED (...)``."""
+        verdict = "passed" if self.passed else "FAILED"
+        detail = f"; {self.detail}" if self.detail else ""
+        return f"{verdict} ({self.metric} {self.before:.3f} -> {self.after:.3f}{detail})"
+
+
 class Manifest(BaseModel):
     """Everything needed to know what an adapter is and to reproduce it.
 
@@ -121,6 +163,10 @@ class Manifest(BaseModel):
     (None in manifests written before the guard reported)."""
     device: str | None = None
     """Where the adapter was trained, e.g. ``cpu`` or ``cuda:0`` (None in version 1)."""
+    learning_check: LearningCheck | None = None
+    """Whether the variant learned what it was taught (see :class:`LearningCheck`); None
+    for the ``none`` kind, runs too small to hold data back, and manifests written
+    before the check existed."""
     files: dict[str, str] = Field(default_factory=dict)
     """SHA-256 of every file of the run but ``manifest.json``, by relative path; checked
     when the run is reused or its adapter loaded (empty in version 1: unverified)."""

@@ -33,7 +33,7 @@ from alignlab.training._common import (
     silence_printer,
     trainer_callbacks,
 )
-from alignlab.training._config import LossPoint, TrainingConfig
+from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._examples import Example, PreferenceExample, SFTExample, dataset_sha256
 from alignlab.training._runners import Job, runner
 from alignlab.training._sft import budgeted, tokenize_sft
@@ -46,6 +46,13 @@ DPO_MICRO_BATCH = 2
 
 PairIds = tuple[list[int], list[int], list[int]]
 """``(prompt_ids, chosen_ids, rejected_ids)`` of one preference pair."""
+
+DPO_CHECK_PAIRS = 32
+"""Most train pairs the learning check scores, evenly spaced over the pairs trained on
+(each costs a reference and a policy pass over its prompt and both replies)."""
+
+DPO_CHECK_MIN_MARGIN = 1e-3
+"""Mean margin (nats) below which the check fails: a smaller change is rounding, not learning."""
 
 
 def tokenize_pair(tokenizer: Any, example: PreferenceExample, max_length: int) -> PairIds:
@@ -88,6 +95,100 @@ def pair_tokens(pair: PairIds) -> int:
 def micro_batch(batch_size: int) -> int:
     """The largest divisor of ``batch_size`` that is at most :data:`DPO_MICRO_BATCH`."""
     return max(d for d in range(1, DPO_MICRO_BATCH + 1) if batch_size % d == 0)
+
+
+def reply_logps(model: Any, pairs: Sequence[PairIds]) -> list[tuple[float, float]]:
+    """Summed log-probability of each pair's chosen and of its rejected reply, given the prompt.
+
+    The quantity DPO compares (TRL sums the reply's token log-probabilities too);
+    the prompt is run once per pair and its key-value cache reused for both replies.
+    No gradients; the model is put in eval mode for the passes and back after.
+
+    Args:
+        model: A causal LM (PEFT-wrapped or not; wrap the call in
+            ``model.disable_adapter()`` for the reference).
+        pairs: ``(prompt_ids, chosen_ids, rejected_ids)`` with non-empty prompts and replies.
+
+    Returns:
+        ``(chosen_logp, rejected_logp)`` per pair.
+    """
+    import copy
+
+    import torch
+    from transformers import DynamicCache
+
+    training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.no_grad():
+            for prompt_ids, chosen_ids, rejected_ids in pairs:
+                cache = DynamicCache()
+                prompt = torch.tensor([prompt_ids])
+                first = model(
+                    input_ids=prompt, past_key_values=cache, use_cache=True, logits_to_keep=1
+                ).logits[0, -1:]
+                scores = []
+                for reply in (chosen_ids, rejected_ids):
+                    logits = first
+                    if len(reply) > 1:
+                        rest = model(
+                            input_ids=torch.tensor([reply[:-1]]),
+                            past_key_values=copy.deepcopy(cache),
+                            use_cache=True,
+                        ).logits[0]
+                        logits = torch.cat([first, rest])
+                    logps = torch.log_softmax(logits.float(), dim=-1)
+                    scores.append(float(logps.gather(1, torch.tensor(reply)[:, None]).sum()))
+                out.append((scores[0], scores[1]))
+    finally:
+        model.train(training)
+    return out
+
+
+def check_indices(n_pairs: int, most: int = DPO_CHECK_PAIRS) -> list[int]:
+    """``most`` indices spread evenly over ``range(n_pairs)`` (all of them when fewer)."""
+    count = min(n_pairs, most)
+    return sorted({k * n_pairs // count for k in range(count)}) if count else []
+
+
+def preference_check(
+    reference: Sequence[tuple[float, float]], policy: Sequence[tuple[float, float]]
+) -> LearningCheck:
+    """The DPO learning check from reference and trained-policy reply log-probabilities.
+
+    A pair's margin is ``(policy - reference)`` on the chosen reply minus the same on
+    the rejected one (``DPO_BETA`` times it is the implicit-reward margin); accuracy is
+    the share of pairs with a positive margin, ties counting half.  Before training
+    the adapter is the identity, so every margin is 0 and the accuracy 0.5.
+
+    Args:
+        reference: ``(chosen, rejected)`` log-probabilities under the reference (the base).
+        policy: The same under the trained policy, pair by pair.
+
+    Returns:
+        Passed when the accuracy is above 0.5 and the mean margin is positive (above
+        :data:`DPO_CHECK_MIN_MARGIN`).
+    """
+    margins = [(pc - rc) - (pr - rr) for (pc, pr), (rc, rr) in zip(policy, reference, strict=True)]
+    n = len(margins)
+    accuracy = sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins) / max(n, 1)
+    mean = sum(margins) / max(n, 1)
+    passed = n > 0 and accuracy > 0.5 and mean > DPO_CHECK_MIN_MARGIN
+    detail = (
+        f"{n} train pairs, mean margin {mean:+.3f} nats (implicit reward x beta {DPO_BETA:g}); "
+        "before: untrained adapter = reference, every margin 0"
+    )
+    if not passed:
+        detail += "; the policy does not prefer the chosen replies more than the reference does"
+    return LearningCheck(
+        kind="dpo",
+        metric="preference_accuracy",
+        before=0.5,
+        after=accuracy,
+        passed=passed,
+        detail=detail,
+    )
 
 
 def _preference_examples(data: Any) -> Sequence[Example] | None:
@@ -163,14 +264,19 @@ def run_dpo(
         processing_class=tokenizer,
         callbacks=trainer_callbacks(curve, on_step, training),
     )
+    checked = [pairs[i] for i in check_indices(len(pairs))]
     with restored_threads():
+        with model.disable_adapter():
+            reference = reply_logps(model, checked)
         silence_printer(trainer)
         trainer.train()
+        policy = reply_logps(model, checked)
     return TrainOutcome(
         tokens_seen=sum(pair_tokens(p) for p in pairs) * training.epochs,
         n_examples=kept,
         dataset_sha256=dataset_sha256(used),
         loss_curve=curve,
+        learning_check=preference_check(reference, policy),
     )
 
 

@@ -39,7 +39,7 @@ from alignlab.training._common import (
     loss_callback,
     silence_printer,
 )
-from alignlab.training._config import LossPoint, TrainingConfig
+from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._examples import Example, Message, SFTExample, dataset_sha256
 from alignlab.training._runners import Job, runner
 
@@ -132,13 +132,40 @@ def _budget_callback(progress: _Progress) -> Any:
     return _Budget()
 
 
+def _quarters(values: Sequence[float]) -> tuple[float, float]:
+    """Mean of the first and of the last quarter of ``values`` (at least one value each)."""
+    quarter = max(1, len(values) // 4)
+    head, tail = values[:quarter], values[-quarter:]
+    return sum(head) / len(head), sum(tail) / len(tail)
+
+
 def _summary(values: Sequence[float]) -> str:
     if not values:
         return "none"
-    head, tail = values[: max(1, len(values) // 4)], values[-max(1, len(values) // 4) :]
+    head, tail = _quarters(values)
     return (
-        f"{sum(head) / len(head):.3f} in the first quarter of batches, "
-        f"{sum(tail) / len(tail):.3f} in the last ({len(values)} batches)"
+        f"{head:.3f} in the first quarter of batches, "
+        f"{tail:.3f} in the last ({len(values)} batches)"
+    )
+
+
+def reward_check(rewards: Sequence[float]) -> LearningCheck:
+    """The GRPO learning check: mean reward of the first vs the last quarter of batches.
+
+    Args:
+        rewards: Mean reward of each sampled batch, in order.
+
+    Returns:
+        Passed when the last quarter's mean is above the first's (so never with
+        fewer than 2 batches, where the two quarters are the same batch).
+    """
+    before, after = _quarters(rewards) if rewards else (0.0, 0.0)
+    passed = len(rewards) >= 2 and after > before
+    detail = f"{len(rewards)} sampled batches, first vs last quarter"
+    if not passed:
+        detail += "; the reward did not rise"
+    return LearningCheck(
+        kind="grpo", metric="mean_reward", before=before, after=after, passed=passed, detail=detail
     )
 
 
@@ -259,4 +286,5 @@ def run_grpo(
         n_examples=len(progress.used),
         dataset_sha256=dataset_sha256(used),
         loss_curve=curve,
+        learning_check=reward_check(progress.rewards),
     )
