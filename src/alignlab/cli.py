@@ -600,7 +600,12 @@ def train_command(
     for note in manifest.notes:
         console.print(f"  note: {note}")
     check = manifest.learning_check
-    console.print(f"learning check: {check.line() if check is not None else 'none recorded'}")
+    console.print(
+        f"learning check: {check.line() if check is not None else 'none recorded'}",
+        soft_wrap=True,  # one line, whatever the terminal's width: scripts grep for it
+        highlight=False,
+        markup=False,
+    )
     console.print(f"adapter: {out}  (evaluate with --model '{base}+{out}')")
 
 
