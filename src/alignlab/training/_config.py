@@ -83,14 +83,17 @@ class LearningCheck(BaseModel):
     training (``none`` trains nothing and has no check):
 
     - ``sft``: mean completion loss (nats per token) on a held-back slice of the
-      budgeted examples, which is not trained on; passed when it falls.
-    - ``dpo``: implicit-reward preference accuracy on train pairs, the share whose
-      margin (policy minus reference log-ratio, chosen minus rejected) is positive,
-      ties counting half; the untrained adapter is the identity, so every margin
-      starts at 0 and ``before`` is 0.5.  Passed when ``after`` > 0.5 and the mean
-      margin is positive.
+      budgeted examples, which is not trained on; passed when it falls (by more
+      than rounding: ``SFT_CHECK_MIN_FALL``).
+    - ``dpo``: implicit-reward preference accuracy on train pairs (up to
+      ``DPO_CHECK_PAIRS``, drawn by the seed), the share whose margin (policy
+      minus reference log-ratio, chosen minus rejected) is positive, ties counting
+      half; the untrained adapter is the identity, so every margin starts at 0 and
+      ``before`` is 0.5.  Passed when ``after`` > 0.5 and the mean margin is
+      positive (above ``DPO_CHECK_MIN_MARGIN``).
     - ``grpo``: mean reward over the first quarter of sampled batches (``before``)
-      and the last quarter (``after``); passed when it rises.
+      and the last quarter (``after``), from the rewards logged while training;
+      passed when it rises.
 
     A failed check does not fail the run; the CLI and the manifest show it.
     """

@@ -16,10 +16,17 @@ padding costs FLOPs but is not counted as tokens.  A step of ``batch_size``
 pairs is reached by gradient accumulation over micro-batches of
 :data:`DPO_MICRO_BATCH` pairs: each pair is two sequences, and the
 activations of 8 padded pairs of the 135M model in fp32 took about 8 GB.
+
+Learning check (:func:`preference_check`): the reply log-probabilities of up to
+:data:`DPO_CHECK_PAIRS` train pairs, drawn by the seed, under the reference
+(adapters disabled, before training) and under the trained policy; the share
+of pairs whose chosen reply gained more than the rejected one must be above
+0.5.  Each pass runs the prompt once and reuses its cache for both replies.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +55,7 @@ PairIds = tuple[list[int], list[int], list[int]]
 """``(prompt_ids, chosen_ids, rejected_ids)`` of one preference pair."""
 
 DPO_CHECK_PAIRS = 32
-"""Most train pairs the learning check scores, evenly spaced over the pairs trained on
+"""Most train pairs the learning check scores, drawn by the seed from the pairs trained on
 (each costs a reference and a policy pass over its prompt and both replies)."""
 
 DPO_CHECK_MIN_MARGIN = 1e-3
@@ -146,10 +153,15 @@ def reply_logps(model: Any, pairs: Sequence[PairIds]) -> list[tuple[float, float
     return out
 
 
-def check_indices(n_pairs: int, most: int = DPO_CHECK_PAIRS) -> list[int]:
-    """``most`` indices spread evenly over ``range(n_pairs)`` (all of them when fewer)."""
-    count = min(n_pairs, most)
-    return sorted({k * n_pairs // count for k in range(count)}) if count else []
+def check_indices(n_pairs: int, seed: int, most: int = DPO_CHECK_PAIRS) -> list[int]:
+    """``most`` of ``range(n_pairs)`` drawn by ``seed``, sorted (all of them when fewer).
+
+    Drawn at random rather than evenly spaced: methods interleave pair families, and
+    a regular stride can alias with the interleaving and check mostly one family.
+    """
+    if n_pairs <= most:
+        return list(range(n_pairs))
+    return sorted(random.Random(seed).sample(range(n_pairs), most))
 
 
 def preference_check(
@@ -264,7 +276,7 @@ def run_dpo(
         processing_class=tokenizer,
         callbacks=trainer_callbacks(curve, on_step, training),
     )
-    checked = [pairs[i] for i in check_indices(len(pairs))]
+    checked = [pairs[i] for i in check_indices(len(pairs), training.seed)]
     with restored_threads():
         with model.disable_adapter():
             reference = reply_logps(model, checked)
