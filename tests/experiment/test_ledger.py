@@ -581,7 +581,7 @@ predictions:
 
 
 def test_a_run_registers_its_predictions_first_and_scores_them(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(textwrap.dedent(RUN_SPEC.format(base=tiny_model_dir)))
@@ -593,10 +593,26 @@ def test_a_run_registers_its_predictions_first_and_scores_them(
     assert [e.kind for e in entries].count("prediction") == 3
     assert all(e.cells_started_at is None for e in entries)  # registered before any cell ran
     before = ledger.read_bytes()
-    run_session(open_session(spec, out=run_dir), write_report=False)  # cached: nothing new
+    report_before = (run_dir / "report.html").stat().st_mtime_ns
+
+    def must_not_recompute(*args: object) -> None:
+        raise AssertionError("comparisons recomputed although no cell changed")
+
+    with monkeypatch.context() as patched:  # cached: nothing new, nothing recomputed
+        patched.setattr("alignlab.experiment._execute._compare", must_not_recompute)
+        patched.setattr("alignlab.experiment._session.report_run", must_not_recompute)
+        run_session(open_session(spec, out=run_dir))
     assert ledger.read_bytes() == before
-    late = _directional(method="sft_control", split="test", theory="moves", author="carol")
+    assert (run_dir / "report.html").stat().st_mtime_ns == report_before
+    late = _directional(
+        method="sft_control", split="test", theory="moves", author="carol", claim="late claim"
+    )
     (added,) = register(run_dir, [late])
+    # the ledger changed: the next run rebuilds the report (the comparisons stay)
+    with monkeypatch.context() as patched:
+        patched.setattr("alignlab.experiment._execute._compare", must_not_recompute)
+        rerun = run_session(open_session(spec, out=run_dir))
+    assert rerun.report is not None and "late claim" in rerun.report.read_text()
     assert added.cells_started_at is not None  # its cells ran already: post-hoc
     run_id = (run_dir / "run_id").read_text().strip()
     with open_store(run_dir / "results.sqlite") as store:
@@ -611,7 +627,7 @@ def test_a_run_registers_its_predictions_first_and_scores_them(
     assert report is not None
     text = report.read_text()
     assert '<section id="predictions">' in text and "calibration" in text
-    assert entries[-1].sha256[:16] in text
+    assert read_ledger(ledger)[-1].sha256[:16] in text  # the head, late entry included
 
 
 # -- the report's predictions section ---------------------------------------------------

@@ -30,7 +30,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from alignlab._errors import AlignlabError
 from alignlab.experiment._plan import LOGS_DIR, EvalCell, Plan, TrainCell
@@ -47,6 +49,8 @@ SPEC_FILE: Final = "spec.yaml"
 RUN_ID_FILE: Final = "run_id"
 """The run id of the spec the directory belongs to."""
 REPORT_FILE: Final = "report.html"
+STAMP_FILE: Final = ".derived.json"
+"""What the run's comparisons and report were last derived from (see :class:`DerivedStamp`)."""
 """The report, written at the end of every run."""
 UPSTREAM_FAILED: Final = "upstream failed: its train cell did not finish"
 
@@ -313,13 +317,82 @@ def eval_work(run_dir: Path, cells: Sequence[EvalCell]) -> list[CellOutcome]:
     return outcomes
 
 
+class DerivedStamp(BaseModel):
+    """Fingerprints of what a run's derived results were computed from.
+
+    A rerun in which every cell was cached would otherwise recompute every
+    paired bootstrap and redraw every plot (about 20 s of the quickstart's
+    cached rerun on a 2-core machine): the fingerprints let it skip both when
+    their inputs are unchanged.  Deleting the file only costs the recomputation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    comparisons_sha256: str | None = None
+    """Of the inputs of the stored comparisons: see :func:`comparison_inputs`."""
+    report_sha256: str | None = None
+    """Of the inputs of ``report.html``: the comparisons' inputs and the ledger."""
+
+
+def read_stamp(run_dir: Path) -> DerivedStamp:
+    """The run's stamp (an empty one when missing or unreadable: everything is recomputed)."""
+    try:
+        return DerivedStamp.model_validate_json((run_dir / STAMP_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return DerivedStamp()
+
+
+def write_stamp(run_dir: Path, stamp: DerivedStamp) -> None:
+    """Replace the run's stamp atomically."""
+    from alignlab.files import atomic_write_text
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / STAMP_FILE, stamp.model_dump_json(indent=2) + "\n")
+
+
+def comparison_inputs(store: Store, plan: Plan) -> str:
+    """SHA-256 of everything :func:`compare` reads.
+
+    That is the done eval cells with their logs' names and finish times, the
+    references and the alignlab version (statistics code can change with it).
+    """
+    import hashlib
+
+    from alignlab import __version__
+    from alignlab.experiment._keys import canonical_json
+
+    done = []
+    for cell in plan.eval_cells:
+        record = store.get_cell(cell.key)
+        if record is not None and record.state == "done":
+            done.append([cell.key, record.artifact, record.finished_at])
+    document = {
+        "alignlab_version": __version__,
+        "references": list(plan.loaded.spec.references),
+        "done": sorted(done, key=str),
+    }
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
 def compare(store: Store, run_dir: Path, plan: Plan) -> list[ComparisonRecord]:
     """Every variant against every reference variant, paired on the same samples.
 
     Pairs are eval cells of the same base, seed, eval, split and format.  The
     p-values of all rows are adjusted together (Benjamini-Hochberg across the
-    run's method x metric family).
+    run's method x metric family).  Skipped, returning the stored rows, when
+    nothing they depend on changed since they were stored (:class:`DerivedStamp`).
     """
+    inputs = comparison_inputs(store, plan)
+    stamp = read_stamp(run_dir)
+    if stamp.comparisons_sha256 == inputs:
+        return store.comparisons(plan.run_id)
+    rows = _compare(store, run_dir, plan)
+    write_stamp(run_dir, stamp.model_copy(update={"comparisons_sha256": inputs}))
+    return rows
+
+
+def _compare(store: Store, run_dir: Path, plan: Plan) -> list[ComparisonRecord]:
     from inspect_ai.log import read_eval_log
 
     from alignlab.analysis import (

@@ -129,8 +129,42 @@ def run_session(
             else:
                 summary = execute(session.plan, store, session.run_dir, on_event, on_step)
             if write_report:
-                summary.report = report_run(store, session.plan.run_id, session.run_dir)
+                summary.report = _fresh_report(store, session)
     return summary
+
+
+def _fresh_report(store: Store, session: Session) -> Path:
+    """``report.html``, rebuilt only when its inputs changed (see ``DerivedStamp``).
+
+    The report reads the store and the ledger: the comparisons' inputs and the
+    ledger file's hash fingerprint it.  ``alignlab report`` always rebuilds.
+    """
+    import hashlib
+
+    from alignlab.experiment._execute import (
+        REPORT_FILE,
+        comparison_inputs,
+        read_stamp,
+        write_stamp,
+    )
+    from alignlab.experiment._ledger import LEDGER_FILE
+    from alignlab.files import sha256_file
+
+    ledger = session.run_dir / LEDGER_FILE
+    parts = [
+        comparison_inputs(store, session.plan),
+        sha256_file(ledger) if ledger.is_file() else "no ledger",
+    ]
+    inputs = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    report = session.run_dir / REPORT_FILE
+    stamp = read_stamp(session.run_dir)
+    if stamp.report_sha256 == inputs and report.is_file():
+        return report
+    path = report_run(store, session.plan.run_id, session.run_dir)
+    write_stamp(
+        session.run_dir, read_stamp(session.run_dir).model_copy(update={"report_sha256": inputs})
+    )
+    return path
 
 
 def register_spec_predictions(store: Store, session: Session) -> None:
