@@ -44,6 +44,7 @@ from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -888,31 +889,47 @@ def predict_verify_command(
     )
 
 
+PREDICTION_ID_SHOWN = 8
+"""Characters of a prediction id the score tables show (``predict export`` has them whole)."""
+
+
 def _score_tables(scores: Any) -> list[Table]:
     from alignlab.report._format import interval, num
 
-    ledger = Table(title="Predictions")
-    for column in ("id", "author", "theory", "quantity", "p", "status", "measured", "outcome"):
-        ledger.add_column(column, no_wrap=column in ("id", "p", "status", "outcome"))
-    for column in ("log", "baseline", "peer", "Brier"):
+    # two tables: twelve columns do not fit a terminal, and rich shrinks
+    # wrappable columns to nothing rather than fold them
+    ledger = Table(title="Predictions", box=box.SIMPLE_HEAD, pad_edge=False)
+    quantities = Table(title="What each prediction is about, and what was measured")
+    ledger.add_column("id", no_wrap=True)
+    ledger.add_column("author", overflow="fold", min_width=6)
+    ledger.add_column("theory", overflow="fold", min_width=12)
+    ledger.add_column("p", no_wrap=True)
+    ledger.add_column("outcome", no_wrap=True)
+    # per-prediction baseline scores are in `predict export` and the authors table
+    for column in ("log", "peer", "Brier"):
         ledger.add_column(column, justify="right", no_wrap=True)
+    quantities.add_column("id", no_wrap=True)
+    quantities.add_column("quantity", overflow="fold", ratio=3)
+    quantities.add_column("measured [95% CI]", overflow="fold", ratio=2)
     for row in scores.predictions.itertuples(index=False):
         signed = row.type != "interval"
+        short_id = str(row.id)[:PREDICTION_ID_SHOWN]
         ledger.add_row(
-            row.id,
+            short_id,
             row.author,
             row.theory,
-            row.what,
             num(row.probability),
-            row.status,
+            str(row.outcome).replace("_", " ") if row.status == "forecast" else str(row.status),
+            num(row.log_score, signed=True),
+            num(row.peer_score, signed=True),
+            num(row.brier_score),
+        )
+        quantities.add_row(
+            short_id,
+            row.what,
             num(row.measured, signed=signed)
             + " "
             + interval(row.ci_low, row.ci_high, signed=signed),
-            str(row.outcome).replace("_", " "),
-            num(row.log_score, signed=True),
-            num(row.baseline_score, signed=True),
-            num(row.peer_score, signed=True),
-            num(row.brier_score),
         )
     theories = Table(title="Theories (by mean log score per scored forecast)")
     for column in ("theory", "assumptions", "scored", "mean log [95% CI]", "mean Brier"):
@@ -938,7 +955,7 @@ def _score_tables(scores: Any) -> list[Table]:
             num(r.mean_baseline_score, signed=True),
             num(r.mean_brier_score),
         )
-    return [ledger, theories, authors]
+    return [ledger, quantities, theories, authors]
 
 
 @predict_app.command("score")
