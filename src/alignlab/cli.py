@@ -93,11 +93,10 @@ def _quiet_transformers() -> None:
 
 
 def _device_line() -> str:
-    import torch
+    # the device models load and train on, as alignlab.models decides it (ALIGNLAB_DEVICE)
+    from alignlab.models import device_summary
 
-    if torch.cuda.is_available():
-        return f"cuda:0 ({torch.cuda.get_device_name(0)})"
-    return "cpu"
+    return device_summary()
 
 
 def _short_count(value: float, units: tuple[str, ...]) -> str:

@@ -72,6 +72,7 @@ from alignlab.experiment._store import Store
 
 WORKER_ENV: Final = (
     "ALIGNLAB_CACHE",
+    "ALIGNLAB_DEVICE",
     "HF_HOME",
     "HF_HUB_CACHE",
     "HF_HUB_OFFLINE",

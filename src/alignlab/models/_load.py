@@ -19,6 +19,11 @@ from the cached config: with it, ``Trainer`` refuses to train.
 Everything here runs offline: embedded and local models are read with
 ``local_files_only=True``; a hub id is read from the local HF cache first and
 only falls back to the hub if the environment allows it.
+
+:func:`load_model` puts the model on :func:`~alignlab.models.compute_device`
+in :func:`~alignlab.models.compute_dtype` (fp32 on the CPU, bf16 on a GPU that
+has it); the conversion above is always fp32 on the CPU, so the cached files
+are the same wherever they were made.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from alignlab._errors import AlignlabError
 from alignlab.files import RunLock, atomic_write_text, scratch_dir, sha256_file, verify_hashes
 from alignlab.models._catalogue import NAMED_MODELS, NamedModel
+from alignlab.models._device import compute_device, compute_dtype
 from alignlab.models._gguf import (
     assemble_parts,
     cached_gguf_sha256,
@@ -49,6 +55,7 @@ from alignlab.models._gguf import (
 from alignlab.models._spec import ModelSpec, parse_spec
 
 if TYPE_CHECKING:
+    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
@@ -86,7 +93,8 @@ class LoadedModel:
     spec: ModelSpec
     """The spec that was loaded."""
     model: PreTrainedModel
-    """The causal LM, in eval mode, on the CPU unless a GPU is available."""
+    """The causal LM, in eval mode, on :func:`~alignlab.models.compute_device` in
+    :func:`~alignlab.models.compute_dtype` (the CPU and fp32 unless a GPU is available)."""
     tokenizer: PreTrainedTokenizerBase
     """Its tokenizer, with a pad token set."""
     weights_dir: Path | None
@@ -443,7 +451,8 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
 
 
-def _load_base(spec: ModelSpec) -> tuple[Any, Any, Path | None]:
+def _load_base(spec: ModelSpec, dtype: torch.dtype) -> tuple[Any, Any, Path | None]:
+    """The base model (in ``dtype``, on the CPU), its tokenizer and its weights directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     weights_dir: Path | None
@@ -467,7 +476,7 @@ def _load_base(spec: ModelSpec) -> tuple[Any, Any, Path | None]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(
-            source, local_files_only=local_only, dtype="float32"
+            source, local_files_only=local_only, dtype=dtype
         )
     except OSError as exc:
         if spec.kind == "hub" and local_only is False:
@@ -626,21 +635,25 @@ def load_model(spec_text: str, *, reuse: bool = True) -> LoadedModel:
             so several Inspect tasks in one process share weights.
 
     Returns:
-        The loaded model and tokenizer.
+        The loaded model and tokenizer, on :func:`~alignlab.models.compute_device`
+        in :func:`~alignlab.models.compute_dtype`.
 
     Raises:
         AlignlabError: For unknown specs, missing or corrupt weights or adapters,
-            and adapters trained on another base.
+            adapters trained on another base, and a bad ``ALIGNLAB_DEVICE``.
     """
     spec = parse_spec(spec_text)
     with _model_cache_lock:
         if reuse and spec.raw in _model_cache:
             return _model_cache[spec.raw]
-        model, tokenizer, weights_dir = _load_base(spec)
+        device = compute_device()
+        model, tokenizer, weights_dir = _load_base(spec, compute_dtype(device))
         if spec.adapter is not None:
             model = _apply_adapter(model, spec, weights_dir)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        if device.type != "cpu":  # loaded on the CPU: the adapter's checks ran there
+            model = model.to(device)
         model.eval()
         loaded = LoadedModel(spec=spec, model=model, tokenizer=tokenizer, weights_dir=weights_dir)
         if reuse:

@@ -19,6 +19,10 @@ option probabilities in ``output.metadata`` (see :mod:`alignlab.evals._choice`).
 
 Every output carries token usage, so Inspect never falls back to tiktoken
 (which downloads its vocabulary and fails offline).
+
+Device: :func:`~alignlab.models.load_model` puts the weights on the GPU when
+there is one (:func:`~alignlab.models.compute_device`) and the engine batches
+wherever they are; the ``threads`` model arg only sets torch's CPU threads.
 """
 
 from __future__ import annotations
