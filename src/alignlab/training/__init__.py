@@ -19,9 +19,11 @@ from alignlab.training._common import (
     best_thread_count,
     cpu_training_args,
     lora_model,
+    model_device,
     restored_threads,
     thread_tuner,
     trainer_callbacks,
+    training_args,
 )
 from alignlab.training._config import (
     DEFAULT_LORA_TARGETS,
@@ -128,6 +130,7 @@ __all__ = [
     "lora_model",
     "loss_check",
     "micro_batch",
+    "model_device",
     "packed_sdpa",
     "pair_tokens",
     "preference_check",
@@ -147,6 +150,7 @@ __all__ = [
     "tokenize_pair",
     "tokenize_sft",
     "trainer_callbacks",
+    "training_args",
     "use_packed_attention",
     "user_text",
 ]

@@ -1,4 +1,4 @@
-"""Pieces every TRL-backed runner shares: the CPU-tuned arguments, LoRA, loss logging.
+"""Pieces every TRL-backed runner shares: the trainer arguments, LoRA, loss logging.
 
 Why these arguments: on a CPU without bf16, TRL's defaults (bf16 autocast,
 gradient checkpointing) made LoRA SFT of the 135M model about 14x slower than
@@ -14,6 +14,14 @@ every few steps.  It is off by default because the thread count does change the
 numbers slightly: reductions split across threads add in a different order, and
 on some data an adapter trained with 2 threads differed from the 1-thread one by
 ~2e-6.  Bit-identical same-seed runs matter more for research than speed.
+
+GPU: :func:`lora_model` puts the model on :func:`alignlab.models.compute_device`
+and :func:`training_args` follows the model's device.  On CUDA the weights and
+the adapters stay fp32 and the trainer autocasts to bf16 where the GPU has it
+(:func:`alignlab.models.compute_dtype`; fp32 otherwise); ``use_cpu`` and the
+thread tuner are CPU-only.  Same-seed runs on a GPU are close but not
+bit-identical (CUDA kernels may reduce in any order).  On the CPU the
+arguments are exactly :func:`cpu_training_args`, as before there was a GPU path.
 """
 
 from __future__ import annotations
@@ -24,11 +32,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignlab._errors import AlignlabError
+from alignlab.models import compute_device, compute_dtype
 from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._guard import GuardReport
+
+if TYPE_CHECKING:
+    import torch
 
 StepCallback = Callable[[int, int, float], None]
 """Called after each optimiser step with (step, total_steps, loss)."""
@@ -92,20 +104,64 @@ def cpu_training_args(training: TrainingConfig, output_dir: Path) -> dict[str, A
     }
 
 
-def lora_model(weights_dir: Path, training: TrainingConfig) -> Any:
+def training_args(
+    training: TrainingConfig, output_dir: Path, device: torch.device
+) -> dict[str, Any]:
+    """:func:`cpu_training_args` on the CPU; on a GPU, the same without the CPU-only flags.
+
+    On CUDA, ``use_cpu`` is off (the trainer keeps the model on the GPU) and mixed
+    precision is bf16 when :func:`alignlab.models.compute_dtype` says so (the weights
+    stay fp32, the forward and backward passes autocast), else plain fp32.  No fp16:
+    it would need loss scaling and can overflow (see :mod:`alignlab.models`).
+
+    Args:
+        training: Shared training settings.
+        output_dir: Scratch directory for the trainer (nothing is saved there).
+        device: Where the model is (:func:`model_device`).
+
+    Returns:
+        Keyword arguments for any TRL ``*Config``.
+    """
+    import torch
+
+    args = cpu_training_args(training, output_dir)
+    if device.type == "cpu":
+        return args
+    bf16 = compute_dtype(device) == torch.bfloat16
+    return {**args, "use_cpu": False, "bf16": bf16, "fp16": False}
+
+
+def model_device(model: Any) -> torch.device:
+    """Where ``model``'s weights are (the device its inputs must be created on)."""
+    device: torch.device = next(model.parameters()).device
+    return device
+
+
+def lora_model(
+    weights_dir: Path, training: TrainingConfig, device: torch.device | None = None
+) -> Any:
     """A fresh fp32 copy of the base with LoRA adapters, initialised from the seed.
+
+    The adapters are initialised on the CPU (from torch's CPU generator, so the
+    initial adapter is the same on every device) and the model is then moved.
 
     Args:
         weights_dir: Local weights directory of the base.
         training: Shared settings (LoRA shape, seed).
+        device: Where to put it (default: :func:`alignlab.models.compute_device`).
 
     Returns:
-        A PEFT model whose only trainable parameters are the adapters.
+        A PEFT model whose only trainable parameters are the adapters, on ``device``.
+
+    Raises:
+        AlignlabError: On LoRA targets the model lacks, or a bad ``ALIGNLAB_DEVICE``.
     """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    if device is None:
+        device = compute_device()
     model = AutoModelForCausalLM.from_pretrained(
         str(weights_dir), dtype=torch.float32, attn_implementation="sdpa"
     )
@@ -119,7 +175,7 @@ def lora_model(weights_dir: Path, training: TrainingConfig) -> Any:
         task_type="CAUSAL_LM",
     )
     try:
-        return get_peft_model(model, config)
+        peft_model = get_peft_model(model, config)
     except ValueError as exc:  # peft: no module matches (NoMatchingPeftModuleError)
         linear = sorted(
             {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if _is_linear(m)}
@@ -128,6 +184,7 @@ def lora_model(weights_dir: Path, training: TrainingConfig) -> Any:
             f"bad lora_targets {list(training.lora_targets)}: {str(exc).splitlines()[0]} "
             f"(linear modules of {weights_dir}: {', '.join(linear)})"
         ) from None
+    return peft_model if device.type == "cpu" else peft_model.to(device)
 
 
 def _is_linear(module: Any) -> bool:
@@ -201,15 +258,17 @@ def best_thread_count(most: int) -> int:
     return best
 
 
-def thread_tuner(training: TrainingConfig) -> Any:
+def thread_tuner(training: TrainingConfig, device: torch.device | None = None) -> Any:
     """A ``TrainerCallback`` that re-picks 1 thread or all every few steps, or None.
 
     None unless ``training.tune_threads`` is on; also None when ``training.threads``
-    is set (the user's choice stands) or there is one core.
+    is set (the user's choice stands), there is one core, or the model trains on a
+    GPU (the CPU threads then only feed it).
     The caller restores torch's thread count after training.
 
     Args:
         training: Shared settings.
+        device: Where the model trains (default: :func:`alignlab.models.compute_device`).
 
     Returns:
         The callback, or None.
@@ -219,6 +278,8 @@ def thread_tuner(training: TrainingConfig) -> Any:
 
     most = torch.get_num_threads()
     if not training.tune_threads or training.threads is not None or most <= 1:
+        return None
+    if (device if device is not None else compute_device()).type != "cpu":
         return None
 
     class _ThreadTuner(TrainerCallback):
@@ -230,11 +291,14 @@ def thread_tuner(training: TrainingConfig) -> Any:
 
 
 def trainer_callbacks(
-    curve: list[LossPoint], on_step: StepCallback | None, training: TrainingConfig
+    curve: list[LossPoint],
+    on_step: StepCallback | None,
+    training: TrainingConfig,
+    device: torch.device | None = None,
 ) -> list[Any]:
-    """The loss logger, plus the thread tuner when ``training`` asks for it."""
+    """The loss logger, plus the thread tuner when ``training`` asks for it (CPU only)."""
     callbacks = [loss_callback(curve, on_step)]
-    tuner = thread_tuner(training)
+    tuner = thread_tuner(training, device)
     if tuner is not None:
         callbacks.append(tuner)
     return callbacks

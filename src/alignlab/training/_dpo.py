@@ -35,10 +35,11 @@ from alignlab._errors import AlignlabError
 from alignlab.training._common import (
     StepCallback,
     TrainOutcome,
-    cpu_training_args,
+    model_device,
     restored_threads,
     silence_printer,
     trainer_callbacks,
+    training_args,
 )
 from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._examples import Example, PreferenceExample, SFTExample, dataset_sha256
@@ -125,13 +126,14 @@ def reply_logps(model: Any, pairs: Sequence[PairIds]) -> list[tuple[float, float
     from transformers import DynamicCache
 
     training = model.training
+    device = model_device(model)
     model.eval()
     out = []
     try:
         with torch.no_grad():
             for prompt_ids, chosen_ids, rejected_ids in pairs:
                 cache = DynamicCache()
-                prompt = torch.tensor([prompt_ids])
+                prompt = torch.tensor([prompt_ids], device=device)
                 first = model(
                     input_ids=prompt, past_key_values=cache, use_cache=True, logits_to_keep=1
                 ).logits[0, -1:]
@@ -140,13 +142,14 @@ def reply_logps(model: Any, pairs: Sequence[PairIds]) -> list[tuple[float, float
                     logits = first
                     if len(reply) > 1:
                         rest = model(
-                            input_ids=torch.tensor([reply[:-1]]),
+                            input_ids=torch.tensor([reply[:-1]], device=device),
                             past_key_values=copy.deepcopy(cache),
                             use_cache=True,
                         ).logits[0]
                         logits = torch.cat([first, rest])
                     logps = torch.log_softmax(logits.float(), dim=-1)
-                    scores.append(float(logps.gather(1, torch.tensor(reply)[:, None]).sum()))
+                    targets = torch.tensor(reply, device=device)[:, None]
+                    scores.append(float(logps.gather(1, targets).sum()))
                 out.append((scores[0], scores[1]))
     finally:
         model.train(training)
@@ -256,7 +259,8 @@ def run_dpo(
     )
     curve: list[LossPoint] = []
     micro = micro_batch(training.batch_size)
-    shared = cpu_training_args(training, workdir)
+    device = model_device(model)
+    shared = training_args(training, workdir, device)
     shared["per_device_train_batch_size"] = micro
     shared["gradient_accumulation_steps"] = training.batch_size // micro
     args = DPOConfig(
@@ -274,7 +278,7 @@ def run_dpo(
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=trainer_callbacks(curve, on_step, training),
+        callbacks=trainer_callbacks(curve, on_step, training, device),
     )
     checked = [pairs[i] for i in check_indices(len(pairs), training.seed)]
     with restored_threads():

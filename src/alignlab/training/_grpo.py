@@ -20,7 +20,9 @@ not known in advance because completion lengths are sampled).
 ``per_device_train_batch_size`` counts completions (TRL's convention): with
 ``batch_size=8`` and 4 generations, one step sees 2 prompts.  Sampling uses
 torch's global generator, seeded by the trainer from ``TrainingConfig.seed``,
-so a run is bit-identical on CPU with the same thread count.
+so a run is bit-identical on CPU with the same thread count (on a GPU, sampling
+draws from the CUDA generator, seeded the same way, and runs are close but not
+bit-identical).
 
 Learning check (:func:`reward_check`): the mean reward of the first quarter of
 sampled batches against the last quarter; it passes when the reward rose.
@@ -38,9 +40,10 @@ from alignlab._errors import AlignlabError
 from alignlab.training._common import (
     StepCallback,
     TrainOutcome,
-    cpu_training_args,
     loss_callback,
+    model_device,
     silence_printer,
+    training_args,
 )
 from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._examples import Example, Message, SFTExample, dataset_sha256
@@ -233,7 +236,7 @@ def run_grpo(
     # each completion costs at least its prompt and one token: an upper bound on the steps
     max_steps = math.ceil(progress.total / (batch * (min(lengths[i] for i in fits) + 1)))
     args = GRPOConfig(
-        **cpu_training_args(training, workdir),
+        **training_args(training, workdir, model_device(model)),
         max_steps=max_steps,
         generation_batch_size=math.lcm(batch, groups),
         num_generations=groups,

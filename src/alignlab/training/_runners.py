@@ -9,8 +9,11 @@ KTO or ORPO is one new file.
 
 :func:`run` is the only way in, for every kind: it checks the data's type,
 runs the leakage guard once (:func:`~alignlab.training.check_no_leakage`),
-builds a fresh LoRA model of the base, calls the kind's runner and saves the
-adapter.  No runner calls the guard itself.
+builds a fresh LoRA model of the base on :func:`alignlab.models.compute_device`
+(the GPU when there is one), calls the kind's runner and saves the adapter.
+No runner calls the guard itself; a runner creates its tensors on the model's
+device and takes its trainer arguments from
+:func:`~alignlab.training.training_args`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from typing import Any
 
 from alignlab._errors import AlignlabError
 from alignlab._lookup import import_submodules, lookup
-from alignlab.training._common import Penalty, StepCallback, TrainOutcome, lora_model
+from alignlab.models import compute_device
+from alignlab.training._common import (
+    Penalty,
+    StepCallback,
+    TrainOutcome,
+    lora_model,
+    model_device,
+)
 from alignlab.training._config import TrainingConfig
 from alignlab.training._examples import Example
 from alignlab.training._guard import check_no_leakage
@@ -148,11 +158,12 @@ def run(
         source: Who built ``data``, for error messages (e.g. ``method 'dpo'``).
 
     Returns:
-        Tokens seen, examples used, data hash, loss curve and the guard's report.
+        Tokens seen, examples used, data hash, loss curve, the guard's report and
+        the device trained on (``cpu`` or ``cuda:0``).
 
     Raises:
         AlignlabError: On an unknown kind, data of the wrong type, a penalty the kind
-            does not take, leakage, a broken eval, or a NaN loss.
+            does not take, leakage, a broken eval, a NaN loss, or a bad ``ALIGNLAB_DEVICE``.
     """
     entry = get_runner(kind)
     if penalty is not None and not entry.penalty:
@@ -162,10 +173,10 @@ def run(
         raise AlignlabError(
             f"{source} must build {entry.expects} for kind '{kind}' (got {type(data).__name__})"
         )
+    device = compute_device()  # a bad ALIGNLAB_DEVICE fails before the guard's work
     report = check_no_leakage(examples)
-    model = lora_model(base_weights, training)
+    model = lora_model(base_weights, training, device)
     job = Job(model, tokenizer, data, training, workdir, on_step, penalty)
     outcome = entry.train(job)
     model.save_pretrained(str(adapter_dir))
-    device = str(next(model.parameters()).device)
-    return replace(outcome, leakage_guard=report, device=device)
+    return replace(outcome, leakage_guard=report, device=str(model_device(model)))

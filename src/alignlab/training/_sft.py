@@ -37,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 from alignlab._errors import AlignlabError
 from alignlab.training._common import (
     TrainOutcome,
-    cpu_training_args,
+    model_device,
     restored_threads,
     silence_printer,
     trainer_callbacks,
+    training_args,
 )
 from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._examples import Example, SFTExample, dataset_sha256
@@ -122,6 +123,7 @@ def heldout_loss(model: Any, rows: Sequence[tuple[list[int], list[int]]]) -> flo
     import torch
 
     training = model.training
+    device = model_device(model)
     model.eval()
     total, count = 0.0, 0
     try:
@@ -131,7 +133,10 @@ def heldout_loss(model: Any, rows: Sequence[tuple[list[int], list[int]]]) -> flo
                 scored = sum(1 for label in labels[1:] if label != -100)
                 if not scored:
                     continue
-                inputs = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels])}
+                inputs = {
+                    "input_ids": torch.tensor([ids], device=device),
+                    "labels": torch.tensor([labels], device=device),
+                }
                 total += float(completion_loss(model, inputs, num_items_in_batch=1))
                 count += scored
     finally:
@@ -326,8 +331,9 @@ def run_sft(
         {"input_ids": [r[0] for r in rows], "completion_mask": [r[1] for r in rows]}
     )
     curve: list[LossPoint] = []
+    device = model_device(model)
     args = SFTConfig(
-        **cpu_training_args(training, workdir),
+        **training_args(training, workdir, device),
         padding_free=True,
         completion_only_loss=True,
         max_length=None,
@@ -341,7 +347,7 @@ def run_sft(
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=trainer_callbacks(curve, on_step, training),
+        callbacks=trainer_callbacks(curve, on_step, training, device),
     )
     before = heldout_loss(model, heldout) if heldout else math.nan
     attention = use_packed_attention(model)
