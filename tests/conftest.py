@@ -8,6 +8,11 @@ The tiny model uses the real SmolLM2 tokenizer (so chat templates, EOS and
 option tokenisation are the real thing) with 2 layers of width 64, randomly
 initialised from a fixed seed: fast enough for unit tests, real enough that
 shapes and code paths match the embedded model.
+
+The suite runs on the CPU even on a machine with CUDA (``ALIGNLAB_DEVICE=cpu``
+for the whole session): golden answers, bit-identical reruns and numbers
+computed by hand are fp32 CPU facts.  Tests marked ``cuda`` opt in to the GPU
+and are skipped without one (``tests/test_cuda.py``).
 """
 
 from __future__ import annotations
@@ -68,6 +73,16 @@ def registries_left_as_found() -> Iterator[None]:
         "alignlab.methods", "_METHODS", "builder"
     ) + _leftover_registrations("alignlab.evals", "_EVALS", "factory")
     assert not leftovers, f"registries changed by tests: {', '.join(leftovers)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_unless_a_test_asks() -> Iterator[None]:
+    """Pins the session to the CPU (see the module docstring); ``cuda`` tests set it back."""
+    from alignlab.models import DEVICE_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DEVICE_ENV, "cpu")
+        yield
 
 
 @pytest.fixture(scope="session")

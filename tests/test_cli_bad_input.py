@@ -100,6 +100,16 @@ CASES: dict[str, Case] = {
         "(alignlab's cache {file}/cache: set ALIGNLAB_CACHE to a writable directory)",
         env=(("ALIGNLAB_CACHE", "{file}/cache"),),
     ),
+    "bad ALIGNLAB_DEVICE (models)": Case(
+        ("models",),
+        "ALIGNLAB_DEVICE='tpu' is not a device alignlab uses; choose one of auto, cpu, cuda",
+        env=(("ALIGNLAB_DEVICE", "tpu"),),
+    ),
+    "bad ALIGNLAB_DEVICE (train)": Case(
+        ("train", "sft_control", "--base", "{tiny}", "--out", "{tmp}/out"),
+        "ALIGNLAB_DEVICE='gpu' is not a device alignlab uses",
+        env=(("ALIGNLAB_DEVICE", "gpu"),),
+    ),
     "lora_targets not in the model": Case(
         (
             "train",
@@ -119,7 +129,7 @@ CASES: dict[str, Case] = {
         "model 'openai/gpt-4o-mini' needs the 'openai' package: pip install 'alignlab[api]'",
     ),
 }
-NEEDS_TINY = {"out under a file", "lora_targets not in the model"}
+NEEDS_TINY = {"out under a file", "lora_targets not in the model", "bad ALIGNLAB_DEVICE (train)"}
 SDK_FOR = {"openai model without the openai package": "openai"}
 
 
