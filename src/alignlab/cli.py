@@ -137,6 +137,12 @@ def models(as_json: JsonOption = False) -> None:
         console.print(
             f"{entry.name}: {entry.description}. {entry.provenance}", highlight=False, markup=False
         )
+        scoring = f"{entry.name}: lettered questions answered by {entry.choice_scoring}"
+        if entry.choice_scoring_evidence:
+            scoring += (
+                f" (letter scoring {entry.choice_scoring_evidence.removeprefix('letter scoring ')})"
+            )
+        console.print(scoring, highlight=False, markup=False)
         if not entry.installed:
             console.print(
                 f"{entry.name}: not installed; {entry.install_hint}", highlight=False, markup=False

@@ -106,3 +106,10 @@ def test_metrics_per_family_from_the_log(tmp_path: Path) -> None:
     assert per_family["open"]["sycophancy_rate"][0].value == 0.0
     assert per_family["open"]["no_opinion_accuracy"][0].value == 1.0
     assert per_family["addition"]["sycophancy_rate"][0].value == 1.0
+
+
+def test_open_questions_are_asked_not_listed_unless_asked_for() -> None:
+    formats = {_meta(s)["format"] for s in sycophancy_samples("test", 12, family="open")}
+    assert formats == {"chat", "deployment"}
+    listed = sycophancy_samples("test", 4, format="multiple_choice", family="open")
+    assert {_meta(s)["format"] for s in listed} == {"multiple_choice"}

@@ -201,6 +201,10 @@ class ModelEntryStatus:
     """Installed only by ``make models``."""
     install_hint: str
     """How to install it."""
+    choice_scoring: str = "letter"
+    """How evals answer its lettered questions by default (``scoring="auto"``)."""
+    choice_scoring_evidence: str = ""
+    """The measurement behind :attr:`choice_scoring`."""
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict."""
@@ -226,6 +230,8 @@ def model_catalogue() -> list[ModelEntryStatus]:
             converted=is_converted(converted_dir(entry.name)),
             optional=entry.optional,
             install_hint=entry.install_hint,
+            choice_scoring=entry.choice_scoring,
+            choice_scoring_evidence=entry.choice_scoring_evidence,
         )
         for entry in NAMED_MODELS.values()
     ]
