@@ -147,7 +147,8 @@ def shortcut_fit(examples: Sequence[SFTExample]) -> float:
     counts: dict[str, Counter[str]] = {}
     for example in examples:
         if "position" in example.tags:
-            counts.setdefault(example.tags.get("format", ""), Counter())[example.tags["position"]] += 1
+            by_position = counts.setdefault(example.tags.get("format", ""), Counter())
+            by_position[example.tags["position"]] += 1
     total = sum(sum(c.values()) for c in counts.values())
     if not total:
         return float("nan")
