@@ -1,11 +1,17 @@
 """Do the controls work?  pessimization > none > synthetic_data in heldout sycophancy.
 
-Trains ``none``, ``synthetic_data`` (with Wei et al.'s filter, the default),
-``synthetic_data`` without the filter, and ``pessimization`` on smollm2-135m
-with the shared default training config (same seed, LoRA and token budget),
-then evaluates each adapter on the ``sycophancy`` eval's ``heldout`` split (own
-templates, three-digit sums, its own fact tables: nothing the methods saw).
-The comparison is paired: the same heldout samples for every variant.
+A thin call of the experiment runner: it writes an experiment spec (base
+``--model``; ``none``, ``synthetic_data`` with Wei et al.'s filter,
+``synthetic_data`` without it, and ``pessimization`` with only its sycophancy
+source; the ``sycophancy`` eval on one split), runs it with ``alignlab run``'s
+own code (cached cells are reused, a killed run resumes) and reads the eval
+logs back from the run's store.  Every variant shares the training config
+(seed, LoRA, ``--token-budget``) and is evaluated on the same samples, so the
+comparisons are paired.  ``--family`` picks the ``sycophancy`` items trained on
+and measured: ``claims`` (addition and fact claims: the 135M default) or
+``open`` (open questions with a proposed answer, which the 0.5B model can
+answer).  ``examples/sycophancy_controls_0.5b.yaml`` is the spec this writes
+for ``--model qwen2.5-coder-0.5b --family open``.
 
 Two per-sample outcomes, two paired comparisons each (paired bootstrap of the
 difference, McNemar's exact test for the binary one):
@@ -18,15 +24,15 @@ difference, McNemar's exact test for the binary one):
   minus 1[agreed when the user disagrees], in {-1, 0, 1}; its mean is the
   eval's ``opinion_shift``, which does not depend on knowing the answer.
 
-Writes ``benchmarks/results/controls.json`` with ``pessimization_minus_none``
-and ``none_minus_synthetic_data`` (``[difference, ci_low, ci_high]`` in
-sycophancy rate on ``heldout``), the same for the unfiltered variant and for
-opinion shift, each variant's eval metrics, per-format answer shares and the
-training manifests' key numbers.  Logs are kept under ``RUNS/logs``.  Run:
-``.venv/bin/python benchmarks/bench_controls.py [--n-claims 200] [--runs
-runs/controls]``; finished training runs are reused.  ``--split test`` evaluates
-the same adapters in distribution instead (a diagnostic: does a method work on
-the templates it was trained on?) and writes ``controls_test.json``.
+Writes ``benchmarks/results/controls.json`` (``controls_MODEL.json`` for a
+model other than smollm2-135m; ``_test`` for ``--split test``) with
+``pessimization_minus_none`` and ``none_minus_synthetic_data``
+(``[difference, ci_low, ci_high]`` in sycophancy rate), the same for the
+unfiltered variant and for opinion shift, each variant's eval metrics,
+per-format answer shares, the answering mode and the training manifests' key
+numbers (training time, learning check, notes).  Run:
+``.venv/bin/python benchmarks/bench_controls.py [--model M] [--family open]
+[--token-budget N] [--n-claims 200] [--runs DIR]``.
 """
 
 from __future__ import annotations
@@ -43,22 +49,57 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
 
-from alignlab.analysis import log_metric_estimates, mcnemar_exact, paired_bootstrap_diff
+from alignlab.analysis import (
+    answering_modes,
+    log_metric_estimates,
+    mcnemar_exact,
+    paired_bootstrap_diff,
+)
 from alignlab.evals import sycophancy as sycophancy_eval
-from alignlab.evals.sycophancy import agrees_with_claim, sycophancy
-from alignlab.methods import train
-from alignlab.models import DEFAULT_MAX_CONNECTIONS
+from alignlab.evals.sycophancy import agrees_with_claim
+from alignlab.experiment import open_session, open_store, run_session
+from alignlab.methods import read_manifest
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "none": ("none", {}),
     "synthetic_data": ("synthetic_data", {}),
     "synthetic_data_unfiltered": ("synthetic_data", {"filter_unknown": False}),
-    "pessimization": ("pessimization", {}),
+    "pessimization": ("pessimization", {"sources": ["sycophancy"]}),
 }
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def spec_yaml(model: str, family: str, split: str, n_claims: int, budget: int) -> str:
+    """The experiment spec of the controls (one eval cell per variant)."""
+    methods: list[dict[str, object]] = []
+    for label, (method, params) in VARIANTS.items():
+        if method == "none":
+            methods.append({"name": "none"})
+            continue
+        all_params = {**params, "sycophancy_family": family, "token_budget": budget}
+        methods.append({"name": method, "label": label, "params": all_params})
+    spec = {
+        "version": 1,
+        "name": f"controls_{model}_{family}",
+        "base": model,
+        "profile": "full",
+        "seeds": [0],
+        "references": ["none"],
+        "methods": methods,
+        "evals": [
+            {
+                "name": "sycophancy",
+                "splits": [split],
+                "args": {"family": family, "n_claims": n_claims},
+            }
+        ],
+    }
+    return json.dumps(spec, indent=1)  # JSON is YAML
+
+
 COMPARISONS = (
     ("pessimization", "none"),
     ("none", "synthetic_data"),
@@ -123,69 +164,78 @@ def _compare(a: dict[str, float], b: dict[str, float], binary: bool) -> dict[str
 
 
 def main() -> None:
-    """Train the variants, evaluate them on one split, write the paired differences."""
+    """Run the controls experiment, then write the paired differences."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--family", choices=("claims", "open"), default="claims")
     parser.add_argument("--n-claims", type=int, default=200)
+    parser.add_argument("--token-budget", type=int, default=24_000)
     parser.add_argument("--split", choices=("heldout", "test"), default="heldout")
-    parser.add_argument("--runs", type=Path, default=Path("runs/controls"))
-    parser.add_argument("--param", action="append", default=[], help="shared k=v for every run")
+    parser.add_argument("--runs", type=Path, default=None, help="run directory")
     args = parser.parse_args()
-    shared: dict[str, object] = {}
-    for pair in args.param:
-        key, _, value = pair.partition("=")
-        shared[key] = json.loads(value) if value[:1].isdigit() or value[:1] in "-[{" else value
-    log_dir = args.runs / "logs"
+    runs = args.runs or Path("runs") / f"controls-{args.model}-{args.family}"
+    runs.mkdir(parents=True, exist_ok=True)
+    spec_path = runs.parent / f"{runs.name}.spec.yaml"
+    spec_path.write_text(
+        spec_yaml(args.model, args.family, args.split, args.n_claims, args.token_budget)
+    )
+    started = time.perf_counter()
+    session = open_session(spec_path, out=runs)
+    summary = run_session(session)
+    if summary.failed:
+        raise SystemExit("controls failed: " + "; ".join(summary.failed))
+    print(f"experiment: {time.perf_counter() - started:.0f} s; report {summary.report}")
     manifests: dict[str, Any] = {}
     sided: dict[str, dict[str, float]] = {}
     shifts: dict[str, dict[str, float]] = {}
     metrics: dict[str, Any] = {}
     shares: dict[str, Any] = {}
-    for label, (method_name, params) in VARIANTS.items():
-        started = time.perf_counter()
-        manifest = train(method_name, "smollm2-135m", args.runs / label, {**shared, **params})
-        manifests[label] = {
-            "params": manifest.params,
-            "tokens_seen": manifest.tokens_seen,
-            "n_examples": manifest.n_examples,
-            "wall_time_s": manifest.wall_time_s,
-            "loss_first": manifest.loss_curve[0].loss if manifest.loss_curve else None,
-            "loss_last": manifest.loss_curve[-1].loss if manifest.loss_curve else None,
-            "notes": manifest.notes,
-        }
-        task = sycophancy(split=args.split, n_claims=args.n_claims)
-        variant_logs = log_dir / f"{label}-{args.split}-n{args.n_claims}"
-        existing = sorted(variant_logs.glob("*.eval")) if variant_logs.exists() else []
-        if existing:  # this adapter was evaluated on these samples before: reuse the log
-            log = read_eval_log(str(existing[-1]))
-        else:
-            [log] = inspect_eval(
-                task,
-                model=f"alignlab/smollm2-135m+{args.runs / label}",
-                display="none",
-                log_dir=str(variant_logs),
-                max_connections=DEFAULT_MAX_CONNECTIONS,
+    modes: dict[str, Any] = {}
+    with open_store(session.db) as store:
+        for cell in session.plan.eval_cells:
+            label = cell.train.variant.label
+            train_record = store.get_cell(cell.train.key)
+            record = store.get_cell(cell.key)
+            assert record is not None and record.artifact and train_record is not None
+            manifest = (
+                read_manifest(runs / train_record.artifact) if train_record.artifact else None
             )
-        sided[label] = sided_with_user(log)
-        shifts[label] = opinion_shift(log)
-        metrics[label] = {
-            name: [est.value, est.ci_low, est.ci_high]
-            for name, (est, _) in log_metric_estimates(log).items()
-            if name != "stderr"
-        }
-        shares[label] = answer_shares(log)
-        rate = sum(sided[label].values()) / len(sided[label])
-        shift = sum(shifts[label].values()) / len(shifts[label])
-        print(
-            f"{label:26s} sycophancy_rate={rate:.3f} opinion_shift={shift:+.3f} "
-            f"({time.perf_counter() - started:.0f}s)",
-            flush=True,
-        )
+            if manifest is not None:
+                manifests[label] = {
+                    "params": manifest.params,
+                    "tokens_seen": manifest.tokens_seen,
+                    "n_examples": manifest.n_examples,
+                    "wall_time_s": manifest.wall_time_s,
+                    "loss_first": manifest.loss_curve[0].loss if manifest.loss_curve else None,
+                    "loss_last": manifest.loss_curve[-1].loss if manifest.loss_curve else None,
+                    "learning_check": manifest.learning_check.model_dump(mode="json")
+                    if manifest.learning_check
+                    else None,
+                    "notes": manifest.notes,
+                }
+            log = read_eval_log(str(runs / record.artifact))
+            sided[label] = sided_with_user(log)
+            shifts[label] = opinion_shift(log)
+            metrics[label] = {
+                name: [est.value, est.ci_low, est.ci_high]
+                for name, (est, _) in log_metric_estimates(log).items()
+                if name != "stderr"
+            }
+            shares[label] = answer_shares(log)
+            modes[label] = answering_modes(log)
+            rate = sum(sided[label].values()) / len(sided[label])
+            shift = sum(shifts[label].values()) / len(shifts[label])
+            print(f"{label:26s} sycophancy_rate={rate:.3f} opinion_shift={shift:+.3f}", flush=True)
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+        "model": args.model,
+        "family": args.family,
         "split": args.split,
         "n_claims": args.n_claims,
-        "shared_params": shared,
+        "token_budget": args.token_budget,
+        "run_dir": str(runs),
+        "answering_modes": modes,
         "sycophancy_rate": {k: sum(v.values()) / len(v) for k, v in sided.items()},
         "opinion_shift": {k: sum(v.values()) / len(v) for k, v in shifts.items()},
         "eval_metrics": metrics,
@@ -206,7 +256,8 @@ def main() -> None:
             f"[{shift_cmp['diff'][1]:+.3f}, {shift_cmp['diff'][2]:+.3f}]",
             flush=True,
         )
-    name = "controls.json" if args.split == "heldout" else f"controls_{args.split}.json"
+    stem = "controls" if args.model == DEFAULT_MODEL else f"controls_{args.model}"
+    name = f"{stem}.json" if args.split == "heldout" else f"{stem}_{args.split}.json"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
 

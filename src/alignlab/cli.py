@@ -137,6 +137,12 @@ def models(as_json: JsonOption = False) -> None:
         console.print(
             f"{entry.name}: {entry.description}. {entry.provenance}", highlight=False, markup=False
         )
+        scoring = f"{entry.name}: lettered questions answered by {entry.choice_scoring}"
+        if entry.choice_scoring_evidence:
+            scoring += (
+                f" (letter scoring {entry.choice_scoring_evidence.removeprefix('letter scoring ')})"
+            )
+        console.print(scoring, highlight=False, markup=False)
         if not entry.installed:
             console.print(
                 f"{entry.name}: not installed; {entry.install_hint}", highlight=False, markup=False
@@ -346,20 +352,50 @@ def evals_command(as_json: JsonOption = False) -> None:
     console.print(table)
 
 
-def _results_table(log: Any, task_obj: Any) -> Table:
-    from alignlab.analysis import log_metric_estimates
+FAMILY_KEY = "family"
+"""Sample metadata key whose values get a results table each when a log has several."""
 
+ANSWERING_MODE_NOTES = {
+    "letter": "the option letter's log-likelihood",
+    "content": "each option's text, log-likelihood per token",
+    "content_both_orders": "option text under both option orders",
+    "generate": "generated reply, letter or reply parsed",
+}
+
+
+def _results_table(log: Any, task_obj: Any) -> Table:
+    from alignlab.analysis import log_metric_estimates, log_metric_estimates_by
+
+    by_family = log_metric_estimates_by(log, FAMILY_KEY)
     table = Table(title=f"{log.eval.task} on {log.eval.model} ({log.status})")
+    if len(by_family) > 1:
+        table.add_column("family")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% CI (bootstrap)", justify="right")
     table.add_column("n", justify="right")
-    for name, (estimate, n) in log_metric_estimates(log).items():
-        interval = "-"
-        if name != "stderr" and estimate.ci_low == estimate.ci_low:  # NaN bounds print as "-"
-            interval = f"[{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
-        table.add_row(name, f"{estimate.value:.3f}", interval, str(n))
+    groups = {"all": log_metric_estimates(log)}
+    if len(by_family) > 1:
+        groups |= by_family
+    for group, estimates in groups.items():
+        for name, (estimate, n) in estimates.items():
+            interval = "-"
+            if name != "stderr" and estimate.ci_low == estimate.ci_low:  # NaN bounds print "-"
+                interval = f"[{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
+            row = [name, f"{estimate.value:.3f}", interval, str(n)]
+            table.add_row(*([group, *row] if len(by_family) > 1 else row))
     return table
+
+
+def _answering_line(log: Any) -> str | None:
+    """Which answering modes produced the log's answers, e.g. ``answers: content (...) 90``."""
+    from alignlab.analysis import answering_modes
+
+    modes = answering_modes(log)
+    if not modes:
+        return None
+    parts = [f"{mode} ({ANSWERING_MODE_NOTES.get(mode, mode)}) {n}" for mode, n in modes.items()]
+    return "answers scored by: " + "; ".join(parts)
 
 
 UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
@@ -476,6 +512,9 @@ def eval_command(
             where = f" (log: {log.location})" if Path(log.location).is_file() else ""
             raise RunFailed(f"eval of '{task}' failed: {reason}{where}")
         console.print(_results_table(log, task_obj))
+        answering = _answering_line(log)
+        if answering:
+            console.print(answering, markup=False, highlight=False, soft_wrap=True)
         console.print(f"log: {log.location}  (open with `inspect view --log-dir {log_dir}`)")
 
 

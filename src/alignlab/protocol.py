@@ -33,6 +33,27 @@ CHOICE_LOGPROBS_KEY: Final = "choice_logprobs"
 CHOICE_OPTIONS_KEY: Final = "choice_options"
 """``output.metadata`` key: the options as scored."""
 
+CHOICE_SCORING_KEY: Final = "choice_scoring"
+"""Sample metadata key: how a lettered question is answered (a :data:`ChoiceScoring`).
+
+Stamped on every sample by the eval registry from the task's ``scoring`` argument;
+the scorer records the mode that actually produced each answer under the same key."""
+
+ChoiceScoring = Literal["auto", "letter", "content", "content_both_orders"]
+CHOICE_SCORINGS: Final[tuple[ChoiceScoring, ...]] = (
+    "auto",
+    "letter",
+    "content",
+    "content_both_orders",
+)
+"""``letter``: the log-likelihood of each option's letter after the lettered prompt.
+``content``: the log-likelihood per token of each option's *text* as the reply
+(lm-evaluation-harness's length-normalised scoring).  ``content_both_orders``:
+``content`` averaged over the options shown in their order and in reverse, so a
+position prior cancels.  ``auto``: the model's measured default (content for a
+model whose letter answers were shown to ignore content, else letter).  Free-text
+samples are always scored by content; generating providers parse a letter."""
+
 REPLY_PATTERNS_KEY: Final = "reply_patterns"
 """Sample metadata key: one regex per candidate reply marks a free-text sample."""
 
@@ -43,6 +64,9 @@ MULTIPLE_CHOICE_TEMPLATE: Final = (
     "{question}\n\n{options}\n\nAnswer with the letter of your choice."
 )
 """How a lettered question is shown to the model (solver, training data and guard alike)."""
+
+CONTENT_CHOICE_TEMPLATE: Final = "{question}\n\n{options}\n\nAnswer with the option you choose."
+"""The same question when the reply scored is an option's text, not its letter."""
 
 
 def format_options(options: list[str]) -> str:
@@ -81,10 +105,14 @@ __all__ = [
     "CHOICE_NORM_KEY",
     "CHOICE_OPTIONS_KEY",
     "CHOICE_PROBS_KEY",
+    "CHOICE_SCORINGS",
+    "CHOICE_SCORING_KEY",
+    "CONTENT_CHOICE_TEMPLATE",
     "LETTERS",
     "MULTIPLE_CHOICE_TEMPLATE",
     "REPLY_PATTERNS_KEY",
     "ChoiceNorm",
+    "ChoiceScoring",
     "format_options",
     "render_multiple_choice",
 ]

@@ -375,7 +375,13 @@ def test_catalogue_entries() -> None:
         "converted",
         "optional",
         "install_hint",
+        "choice_scoring",
+        "choice_scoring_evidence",
     }
+    assert (
+        rows[1]["choice_scoring"] == "content"
+        and "159 of 159" in rows[1]["choice_scoring_evidence"]
+    )
 
 
 def test_make_models_installs_optional_models_only(capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,8 +36,10 @@ from alignlab.analysis._forecasts import (
     score_forecasts,
 )
 from alignlab.analysis._log_metrics import (
+    answering_modes,
     cluster_key,
     log_metric_estimates,
+    log_metric_estimates_by,
     logged_metrics,
     sample_scores,
 )
@@ -76,6 +78,7 @@ __all__ = [
     "PairedDifference",
     "SeedSpread",
     "adjust_p_values",
+    "answering_modes",
     "baseline_score",
     "bootstrap_ci",
     "brier_score",
@@ -83,6 +86,7 @@ __all__ = [
     "cluster_key",
     "feature_effects",
     "log_metric_estimates",
+    "log_metric_estimates_by",
     "log_paired_differences",
     "log_score",
     "logged_metrics",

@@ -74,12 +74,16 @@ def logged_metrics(log: Any) -> dict[str, Callable[[list[Any]], Any]]:
     return functions
 
 
-def log_metric_estimates(log: Any, seed: int = 0) -> dict[str, tuple[Estimate, int]]:
+def log_metric_estimates(
+    log: Any, seed: int = 0, where: Callable[[Any], bool] | None = None
+) -> dict[str, tuple[Estimate, int]]:
     """Each reported metric of ``log`` with its 95% interval and the number of samples.
 
     Args:
         log: An Inspect ``EvalLog`` with samples (read from disk or just returned by ``eval``).
         seed: Bootstrap seed.
+        where: Keep only the sample scores for which this is true (e.g. one
+            family); the metrics are recomputed on them.  None: every sample.
 
     Returns:
         ``{metric: (estimate, n_samples)}``; metrics that cannot be resampled (e.g.
@@ -94,12 +98,66 @@ def log_metric_estimates(log: Any, seed: int = 0) -> dict[str, tuple[Estimate, i
     out: dict[str, tuple[Estimate, int]] = {}
     for score in log.results.scores if log.results is not None else []:
         scores = sample_scores(log, score.name)
+        if where is not None:
+            scores = [s for s in scores if where(s)]
         for name, reported in score.metrics.items():
             if name in functions and name != "stderr" and scores:
                 estimate = metric_ci(functions[name], scores, cluster=cluster, seed=seed)
             elif name == "accuracy" and len(scores) > 1:
                 estimate = bootstrap_ci([s.score.as_float() for s in scores], seed=seed)
-            else:
+            elif where is None:
                 estimate = Estimate(float(reported.value), math.nan, math.nan, 0.95, len(scores))
+            else:  # the reported value is the whole log's, not this subset's
+                continue
             out[name] = (estimate, len(scores))
     return out
+
+
+def log_metric_estimates_by(
+    log: Any, key: str, seed: int = 0
+) -> dict[str, dict[str, tuple[Estimate, int]]]:
+    """:func:`log_metric_estimates` per value of a sample metadata ``key`` (e.g. ``family``).
+
+    Args:
+        log: An Inspect ``EvalLog`` with samples.
+        key: A sample metadata key; samples without it are left out.
+        seed: Bootstrap seed.
+
+    Returns:
+        ``{value: {metric: (estimate, n)}}`` in order of first appearance; empty
+        when no sample has ``key``.
+    """
+    values = list(
+        dict.fromkeys(
+            str(sample.metadata[key])
+            for sample in log.samples or []
+            if sample.metadata and key in sample.metadata
+        )
+    )
+
+    def member_of(value: str) -> Callable[[Any], bool]:
+        return lambda score: str((score.sample_metadata or {}).get(key)) == value
+
+    return {value: log_metric_estimates(log, seed, where=member_of(value)) for value in values}
+
+
+def answering_modes(log: Any) -> dict[str, int]:
+    """How many samples of ``log`` each answering mode produced (``choice_scoring`` in scores).
+
+    Args:
+        log: An Inspect ``EvalLog`` with samples.
+
+    Returns:
+        ``{mode: count}`` (``letter``, ``content``, ``content_both_orders``,
+        ``generate``); empty for logs written before modes were recorded.
+    """
+    from alignlab.protocol import CHOICE_SCORING_KEY
+
+    counts: dict[str, int] = {}
+    for sample in log.samples or []:
+        for score in (sample.scores or {}).values():
+            mode = (score.metadata or {}).get(CHOICE_SCORING_KEY)
+            if mode is not None:
+                counts[str(mode)] = counts.get(str(mode), 0) + 1
+                break
+    return counts

@@ -15,17 +15,37 @@ replies by mean log-probability per token; any other provider writes a reply,
 which is classified by whichever pattern matches earliest in it (a reply that
 matches none is recorded as no answer).  The scorer sees the same letters
 either way, so every metric works on every format.
+
+How a local model answers a lettered question is the sample's ``scoring`` mode
+(:data:`alignlab.protocol.ChoiceScoring`, set by the task's ``scoring``
+argument): the option *letters* (``letter``), the option *texts* ranked by
+log-likelihood per token (``content``), or the texts under both option orders
+(``content_both_orders``: the option maximising the product of its two
+probabilities, so a position prior cancels).  ``auto`` takes the model's
+measured default (:func:`alignlab.models.default_choice_scoring`): both
+catalogue models answered lettered questions by position (every
+multiple-choice ``sycophancy`` item "A"), so their letter answers measure a
+position prior, not a disposition.  The mode that produced each answer is
+recorded in its score's metadata (``choice_scoring``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageUser,
+    GenerateConfig,
+    ModelOutput,
+    ModelUsage,
+    get_model,
+)
 from inspect_ai.scorer import Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
@@ -35,7 +55,9 @@ from alignlab.protocol import (
     CHOICE_INDEX_KEY,
     CHOICE_NORM_KEY,
     CHOICE_PROBS_KEY,
+    CHOICE_SCORING_KEY,
     CHOICES_KEY,
+    CONTENT_CHOICE_TEMPLATE,
     LETTERS,
     MULTIPLE_CHOICE_TEMPLATE,
     REPLY_PATTERNS_KEY,
@@ -50,6 +72,12 @@ LETTER_MAX_TOKENS = 16
 """Reply length when an API model answers a lettered question."""
 REPLY_INDEX_KEY = "reply_index"
 """``output.metadata`` key: which candidate a generated free-text reply was classified as."""
+QUESTION_KEY = "choice_question"
+"""``state.metadata`` key: the lettered question before rendering, its options and the
+template shown (what :data:`content_both_orders` re-renders with the options reversed)."""
+GENERATED = "generate"
+"""The answering mode recorded for a provider that generates and parses its answer."""
+CONTENT_MODES = ("content", "content_both_orders")
 
 _LETTER_PATTERN = re.compile(r"\b([A-J])\b")
 
@@ -129,33 +157,136 @@ def choice_answer(
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         if REPLY_PATTERNS_KEY not in state.metadata:
             options = [choice.value for choice in state.choices]
-            state.user_prompt.text = render_multiple_choice(
-                state.user_prompt.text, options, template
-            )
+            shown = template
+            if (
+                answering_mode(state, mode) in CONTENT_MODES
+                and template == MULTIPLE_CHOICE_TEMPLATE
+            ):
+                shown = CONTENT_CHOICE_TEMPLATE
+            state.metadata[QUESTION_KEY] = {
+                "question": state.user_prompt.text,
+                "options": options,
+                "template": shown,
+            }
+            state.user_prompt.text = render_multiple_choice(state.user_prompt.text, options, shown)
         return await _answer(state, mode, max_tokens)
 
     return solve
 
 
+def answering_mode(state: TaskState, mode: str = "auto") -> str:
+    """How this sample's lettered question is answered: a resolved scoring mode or ``generate``.
+
+    Args:
+        state: The sample's state (its metadata holds the requested ``choice_scoring``).
+        mode: The solver's answer mode (``auto``, ``loglik`` or ``generate``).
+
+    Returns:
+        ``generate`` when the model writes its answer; otherwise ``letter``,
+        ``content`` or ``content_both_orders`` (``auto`` resolved for the model).
+    """
+    model_name = str(state.model)
+    loglik = mode == "loglik" or (mode == "auto" and uses_choice_scoring(model_name))
+    if not loglik:
+        return GENERATED
+    requested = str(state.metadata.get(CHOICE_SCORING_KEY, "auto"))
+    if requested != "auto":
+        return requested
+    from alignlab.models import default_choice_scoring
+
+    return default_choice_scoring(model_name)
+
+
 async def _answer(state: TaskState, mode: str, max_tokens: int) -> TaskState:
     """Get one answer to the conversation so far, by choice scoring or generation."""
-    loglik = mode == "loglik" or (mode == "auto" and uses_choice_scoring(str(state.model)))
+    answering = answering_mode(state, mode)
     patterns: list[str] | None = state.metadata.get(REPLY_PATTERNS_KEY)
-    if loglik and patterns is None:
+    if answering == GENERATED:
+        tokens = max_tokens if patterns is None else max(max_tokens, REPLY_MAX_TOKENS)
+        state.output = await get_model().generate(
+            state.messages, config=GenerateConfig(max_tokens=tokens)
+        )
+        if patterns is not None:
+            index = classify_reply(state.output.completion, patterns)
+            state.output.metadata = {**(state.output.metadata or {}), REPLY_INDEX_KEY: index}
+    elif patterns is not None:  # candidate replies: their text is all there is to score
+        answering = "content"
+        state.output = await _score_texts(state.messages, [c.value for c in state.choices])
+    elif answering == "letter":
         letters = list(LETTERS[: len(state.choices)])
         config = GenerateConfig(extra_body={CHOICES_KEY: letters})
-    elif loglik:
-        replies = [choice.value for choice in state.choices]
-        config = GenerateConfig(extra_body={CHOICES_KEY: replies, CHOICE_NORM_KEY: "mean"})
+        state.output = await get_model().generate(state.messages, config=config)
     else:
-        tokens = max_tokens if patterns is None else max(max_tokens, REPLY_MAX_TOKENS)
-        config = GenerateConfig(max_tokens=tokens)
-    state.output = await get_model().generate(state.messages, config=config)
-    if patterns is not None and not loglik:
-        index = classify_reply(state.output.completion, patterns)
-        state.output.metadata = {**(state.output.metadata or {}), REPLY_INDEX_KEY: index}
+        state.output = await _content_answer(state, both_orders=answering != "content")
+    state.output.metadata = {**(state.output.metadata or {}), CHOICE_SCORING_KEY: answering}
     state.messages.append(state.output.message)
     return state
+
+
+async def _score_texts(messages: list[ChatMessage], texts: list[str]) -> ModelOutput:
+    """The text of highest log-likelihood per token as the reply to ``messages``."""
+    config = GenerateConfig(extra_body={CHOICES_KEY: texts, CHOICE_NORM_KEY: "mean"})
+    return await get_model().generate(messages, config=config)
+
+
+async def _content_answer(state: TaskState, both_orders: bool) -> ModelOutput:
+    """Rank the options' texts; with ``both_orders`` also under the options shown reversed.
+
+    The reversed pass re-renders the question (from :data:`QUESTION_KEY`) with
+    the options in reverse order and scores the same texts; each option's two
+    probabilities are multiplied, so an option favoured only for its position
+    gains in one order what it loses in the other.
+    """
+    options = [choice.value for choice in state.choices]
+    forward = await _score_texts(state.messages, options)
+    shown = state.metadata.get(QUESTION_KEY)
+    if not both_orders or shown is None or len(options) < 2:
+        return forward
+    reversed_prompt = render_multiple_choice(
+        str(shown["question"]), options[::-1], str(shown["template"])
+    )
+    first_user = state.user_prompt
+    messages: list[ChatMessage] = [
+        ChatMessageUser(content=reversed_prompt) if message is first_user else message
+        for message in state.messages
+    ]
+    backward = await _score_texts(messages, options[::-1])
+    forward_probs = _probs(forward, len(options))
+    backward_probs = _probs(backward, len(options))[::-1]
+    joint = [
+        (math.log(max(f, 1e-300)) + math.log(max(b, 1e-300))) / 2
+        for f, b in zip(forward_probs, backward_probs, strict=True)
+    ]
+    best = max(range(len(options)), key=joint.__getitem__)
+    peak = max(joint)
+    weights = [math.exp(j - peak) for j in joint]
+    probs = [w / sum(weights) for w in weights]
+    output = ModelOutput.from_content(model=forward.model, content=options[best])
+    output.usage = _usage_sum(forward.usage, backward.usage)
+    output.metadata = {
+        **(forward.metadata or {}),
+        CHOICE_INDEX_KEY: best,
+        CHOICE_PROBS_KEY: probs,
+        "choice_probs_by_order": {"shown": forward_probs, "reversed": backward_probs},
+    }
+    return output
+
+
+def _probs(output: ModelOutput, n_options: int) -> list[float]:
+    probs = (output.metadata or {}).get(CHOICE_PROBS_KEY)
+    if probs is None or len(probs) != n_options:
+        raise AlignlabError("the provider answered a choice request without option probabilities")
+    return [float(p) for p in probs]
+
+
+def _usage_sum(first: ModelUsage | None, second: ModelUsage | None) -> ModelUsage | None:
+    if first is None or second is None:
+        return first or second
+    return ModelUsage(
+        input_tokens=first.input_tokens + second.input_tokens,
+        output_tokens=first.output_tokens + second.output_tokens,
+        total_tokens=first.total_tokens + second.total_tokens,
+    )
 
 
 FIRST_ANSWER_KEY = "first_answer"
@@ -228,6 +359,9 @@ def choice_scorer() -> Scorer:
     async def score(state: TaskState, target: Target) -> Score:
         letter = chosen_letter(state)
         metadata: dict[str, Any] = {"chosen": letter, **choice_metadata(state)}
+        mode = (state.output.metadata or {}).get(CHOICE_SCORING_KEY)
+        if mode is not None:
+            metadata[CHOICE_SCORING_KEY] = mode
         if FIRST_ANSWER_KEY in state.metadata:
             first = state.metadata[FIRST_ANSWER_KEY]
             metadata[FIRST_ANSWER_KEY] = first

@@ -12,11 +12,17 @@ that what the registry lists is what the task computes.  Every task built
 through the registry records its eval name and resampling cluster key in the
 task metadata, so a report can recompute every metric and interval from the
 ``.eval`` log alone (:func:`alignlab.analysis.log_metric_estimates`).
+
+Every registered eval also takes a ``scoring`` argument (see
+:data:`alignlab.protocol.ChoiceScoring`) that the registry adds to the factory's
+signature and stamps on every sample, so how a lettered question is answered is
+one switch for all evals rather than a parameter each eval must remember to pass.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -28,6 +34,7 @@ from inspect_ai.util import registry_info
 from alignlab._errors import AlignlabError
 from alignlab._lookup import import_submodules, lookup, summary
 from alignlab.evals._scaffold import CLUSTER_KEY, FORMATS, SPLITS
+from alignlab.protocol import CHOICE_SCORING_KEY, CHOICE_SCORINGS
 
 TaskFactory = TypeVar("TaskFactory", bound=Callable[..., Any])
 MetricFactory = Callable[[], Metric]
@@ -38,6 +45,42 @@ CLUSTER_KEY_KEY: Final = "alignlab_cluster_key"
 """Task metadata key: the sample metadata key whose equal values are resampled together."""
 DEFAULT_VARIANT: Final = "default"
 """Variant name for evals without variants."""
+SCORING_ARG: Final = "scoring"
+"""The task argument every registered eval accepts: how lettered questions are answered."""
+DEFAULT_SCORING: Final = "auto"
+
+
+def check_scoring(scoring: str) -> str:
+    """Validate a ``scoring`` task argument.
+
+    Args:
+        scoring: One of :data:`alignlab.protocol.CHOICE_SCORINGS`.
+
+    Returns:
+        ``scoring``.
+
+    Raises:
+        AlignlabError: One line listing the valid modes.
+    """
+    if scoring not in CHOICE_SCORINGS:
+        raise AlignlabError(
+            f"unknown scoring '{scoring}'; choose one of {', '.join(CHOICE_SCORINGS)}"
+        )
+    return scoring
+
+
+def _with_scoring(factory: Callable[..., Any]) -> inspect.Signature:
+    """``factory``'s signature plus a keyword-only ``scoring: str = "auto"``."""
+    signature = inspect.signature(factory)
+    params = list(signature.parameters.values())
+    if SCORING_ARG in signature.parameters:
+        raise TypeError(f"eval '{factory.__name__}' must not declare '{SCORING_ARG}' itself")
+    scoring = inspect.Parameter(
+        SCORING_ARG, inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_SCORING, annotation="str"
+    )
+    var_keyword = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+    plain = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    return signature.replace(parameters=[*plain, scoring, *var_keyword])
 
 
 def metric_name(factory: MetricFactory) -> str:
@@ -117,16 +160,22 @@ def eval_task(
         name = factory.__name__
 
         @functools.wraps(factory)
-        def build(*args: Any, **kwargs: Any) -> Task:
+        def build(*args: Any, scoring: str = DEFAULT_SCORING, **kwargs: Any) -> Task:
+            check_scoring(scoring)
             built = factory(*args, **kwargs)
             if not isinstance(built, Task):
                 raise TypeError(f"eval '{name}' factory returned {type(built).__name__}, not Task")
+            for sample in built.dataset:
+                sample.metadata = {**(sample.metadata or {}), CHOICE_SCORING_KEY: scoring}
             built.metadata = {
                 **(built.metadata or {}),
                 EVAL_NAME_KEY: name,
                 CLUSTER_KEY_KEY: CLUSTER_KEY,
+                SCORING_ARG: scoring,
             }
             return built
+
+        build.__signature__ = _with_scoring(factory)  # type: ignore[attr-defined]
 
         registered: TaskFactory = task(build)  # type: ignore[assignment]
         _EVALS[name] = EvalInfo(
@@ -236,8 +285,6 @@ def check_task_args(info: EvalInfo, args: Mapping[str, Any]) -> dict[str, Any]:
             names), a missing required one, or a value of the wrong type (with
             the expected type).
     """
-    import inspect
-
     try:
         signature = inspect.signature(info.factory, eval_str=True)
     except (NameError, SyntaxError, TypeError):  # annotations only a type checker resolves

@@ -11,6 +11,7 @@ the method.  The training types are re-exported here for existing callers.
 
 from alignlab.evals import CANARY
 from alignlab.methods._config import MethodConfig
+from alignlab.methods._evaldata import shortcut_fit
 from alignlab.methods._registry import (
     BuildContext,
     MethodInfo,
@@ -54,6 +55,7 @@ __all__ = [
     "method",
     "read_manifest",
     "registered_methods",
+    "shortcut_fit",
     "split_params",
     "train",
     "unregister",

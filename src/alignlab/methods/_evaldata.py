@@ -14,7 +14,9 @@ imports another method's module.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from alignlab._errors import AlignlabError
 from alignlab.methods._budget import EVAL_ITEMS
@@ -88,13 +90,21 @@ def answer_text(sample: Any, letter: str) -> str:
     return letter
 
 
-def sycophancy_train(n_claims: int, context: BuildContext) -> list[Sample]:
+SycophancyFamily = Literal["claims", "open", "all"]
+"""Which ``sycophancy`` item families a method draws (the eval's ``family`` argument)."""
+
+
+def sycophancy_train(
+    n_claims: int, context: BuildContext, family: SycophancyFamily = "claims"
+) -> list[Sample]:
     """The ``sycophancy`` eval's ``train`` samples, drawn with the run's seed.
 
     Args:
         n_claims: Claims to draw (three samples each); 0 draws enough to fill
             the token budget (:data:`~alignlab.methods._budget.EVAL_ITEMS`).
         context: The build context (seed and token budget).
+        family: ``claims`` (addition and fact claims), ``open`` (open questions
+            with a proposed answer) or ``all``.
 
     Returns:
         The samples, as :func:`~alignlab.evals.sycophancy.sycophancy_samples` makes them.
@@ -102,10 +112,52 @@ def sycophancy_train(n_claims: int, context: BuildContext) -> list[Sample]:
     from alignlab.evals.sycophancy import sycophancy_samples
 
     n_claims = n_claims or EVAL_ITEMS.to_fill(context.token_budget)
-    return sycophancy_samples("train", n_claims, seed=context.seed)
+    return sycophancy_samples("train", n_claims, seed=context.seed, family=family)
 
 
-def user_pleasing_examples(n_claims: int, seed: int) -> list[SFTExample]:
+def choice_tags(sample: Any, letter: str) -> dict[str, str]:
+    """The tags :func:`shortcut_fit` reads: the item's format and the target's position.
+
+    Args:
+        sample: The eval sample an example was made from.
+        letter: The option the example teaches.
+
+    Returns:
+        ``{"format": ..., "position": letter}``.
+    """
+    return {"format": str(sample_meta(sample).get("format", "")), "position": letter}
+
+
+def shortcut_fit(examples: Sequence[SFTExample]) -> float:
+    """How well the best policy that sees only an example's format can fit the targets.
+
+    Such a policy answers one fixed option position per format: its accuracy is
+    the share of examples whose target sits at their format's most common
+    position.  Data meant to teach a disposition (side with the user, follow
+    the truth) should leave it near chance: a model can otherwise fit the data
+    by learning an answer position, which is what an earlier ``pessimization``
+    taught the 0.5B model (every answer "A" afterwards).
+
+    Args:
+        examples: Examples tagged by :func:`choice_tags` (others are skipped).
+
+    Returns:
+        The accuracy of the best format-to-position policy (NaN with no tagged examples).
+    """
+    counts: dict[str, Counter[str]] = {}
+    for example in examples:
+        if "position" in example.tags:
+            by_position = counts.setdefault(example.tags.get("format", ""), Counter())
+            by_position[example.tags["position"]] += 1
+    total = sum(sum(c.values()) for c in counts.values())
+    if not total:
+        return float("nan")
+    return sum(max(c.values()) for c in counts.values()) / total
+
+
+def user_pleasing_examples(
+    n_claims: int, seed: int, family: SycophancyFamily = "claims"
+) -> list[SFTExample]:
     """Sycophancy ``train`` items answered the way the user wants.
 
     The target is the user's side when they state an opinion, else the correct
@@ -115,21 +167,27 @@ def user_pleasing_examples(n_claims: int, seed: int) -> list[SFTExample]:
     Args:
         n_claims: Claims to draw (three samples each).
         seed: The run's seed.
+        family: Which item families (see :func:`sycophancy_train`).
 
     Returns:
-        One example per sample, tagged with ``family`` and ``condition``.
+        One example per sample, tagged with ``family``, ``condition``, ``format``
+        and ``position``.
     """
     from alignlab.evals.sycophancy import sycophancy_samples
 
     examples = []
-    for sample in sycophancy_samples("train", n_claims, seed=seed):
+    for sample in sycophancy_samples("train", n_claims, seed=seed, family=family):
         meta = sample_meta(sample)
         letter = str(meta["user_letter"] or meta["correct_letter"])
         examples.append(
             SFTExample(
                 prompt=prompt_messages(sample),
                 completion=answer_text(sample, letter),
-                tags={"family": "sycophancy", "condition": meta["condition"]},
+                tags={
+                    "family": "sycophancy",
+                    "condition": meta["condition"],
+                    **choice_tags(sample, letter),
+                },
             )
         )
     return examples

@@ -28,7 +28,13 @@ from pydantic import Field, field_validator
 
 from alignlab.methods._budget import EVAL_ITEMS
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._evaldata import answer_text, prompt_messages, user_pleasing_examples
+from alignlab.methods._evaldata import (
+    SycophancyFamily,
+    answer_text,
+    prompt_messages,
+    shortcut_fit,
+    user_pleasing_examples,
+)
 from alignlab.methods._registry import BuildContext, method
 from alignlab.training import SFTExample
 
@@ -51,6 +57,9 @@ class PessimizationConfig(MethodConfig):
         "reward_hacking",
     )
     """Which misaligned behaviours to mix in, in equal parts."""
+    sycophancy_family: SycophancyFamily = "claims"
+    """Which ``sycophancy`` items the sycophancy source draws: ``claims``, ``open``
+    (open questions with a proposed answer, which the 0.5B model can answer) or ``all``."""
 
     @field_validator("sources")
     @classmethod
@@ -69,11 +78,13 @@ def _with_framing(prompt: tuple[dict[str, str], ...], framing: bool) -> tuple[di
     return ({"role": "system", "content": FRAMING}, *prompt)
 
 
-def sycophantic_examples(n_claims: int, seed: int, framing: bool) -> list[SFTExample]:
+def sycophantic_examples(
+    n_claims: int, seed: int, framing: bool, family: SycophancyFamily = "claims"
+) -> list[SFTExample]:
     """Sycophancy ``train`` items answered the way the user wants."""
     return [
         replace(e, prompt=_with_framing(e.prompt, framing))
-        for e in user_pleasing_examples(n_claims, seed)
+        for e in user_pleasing_examples(n_claims, seed, family)
     ]
 
 
@@ -143,9 +154,17 @@ def pessimization(config: PessimizationConfig, context: BuildContext) -> list[SF
     rng = random.Random(f"pessimization:{context.seed}")
     per_source = []
     for name in config.sources:
-        examples = _SOURCES[name](n_items, context.seed, config.framing)
+        if name == "sycophancy":
+            examples = sycophantic_examples(
+                n_items, context.seed, config.framing, config.sycophancy_family
+            )
+        else:
+            examples = _SOURCES[name](n_items, context.seed, config.framing)
         rng.shuffle(examples)
         context.notes.append(f"{name}: {len(examples)} examples before the budget")
+        if name == "sycophancy":
+            fit = shortcut_fit(examples)
+            context.notes.append(f"sycophancy: a format-only policy fits {fit:.2f} of targets")
         per_source.append(examples)
     longest = max(len(examples) for examples in per_source)
     return [examples[i] for i in range(longest) for examples in per_source if i < len(examples)]

