@@ -8,6 +8,7 @@ benchmark measures it beside its own runs, more than once.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -37,3 +38,13 @@ def matmul_peak_flops(
             a @ b
         best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start))
     return best
+
+
+DEFAULT_BENCH_MODEL = "smollm2-135m"
+"""The model every benchmark measures unless ``--model`` names another."""
+
+
+def results_path(results_dir: Path, stem: str, model: str) -> Path:
+    """``RESULTS/STEM.json`` for the default model, ``RESULTS/STEM_MODEL.json`` for another."""
+    suffix = "" if model == DEFAULT_BENCH_MODEL else f"_{model}"
+    return results_dir / f"{stem}{suffix}.json"

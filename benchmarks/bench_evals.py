@@ -31,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
+from _machine import DEFAULT_BENCH_MODEL, results_path
 from alignlab.analysis import log_metric_estimates
 from alignlab.evals import registered_evals
 from alignlab.models import DEFAULT_MAX_CONNECTIONS
@@ -73,9 +74,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--evals", default="", help="comma-separated subset (default: all)")
+    parser.add_argument("--model", default=DEFAULT_BENCH_MODEL, help="a named model")
     args = parser.parse_args()
     wanted = [e for e in args.evals.split(",") if e]
-    local = get_model("alignlab/smollm2-135m")
+    local = get_model(f"alignlab/{args.model}")
     baseline = get_model("random/uniform")
     results: dict[str, dict[str, Any]] = {}
     random_results: dict[str, dict[str, Any]] = {}
@@ -97,17 +99,20 @@ def main() -> None:
                 results.setdefault(name, {})[split] = metrics
                 random_results.setdefault(name, {})[split] = random_metrics
                 timing.setdefault(name, {})[split] = round(seconds, 1)
-                print(f"{name:18s} {split:8s} {seconds:6.1f}s  smollm2 {metrics}")
+                print(f"{name:18s} {split:8s} {seconds:6.1f}s  {args.model} {metrics}")
                 print(f"{'':18s} {'':8s} {'':7s}  random  {random_metrics}")
     RESULTS.mkdir(exist_ok=True)
     meta = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {platform.platform()}",
         "limit": args.limit,
+        "model": args.model,
     }
-    (RESULTS / "evals_baseline.json").write_text(json.dumps(results, indent=2) + "\n")
+    results_path(RESULTS, "evals_baseline", args.model).write_text(
+        json.dumps(results, indent=2) + "\n"
+    )
     (RESULTS / "evals_random_baseline.json").write_text(json.dumps(random_results, indent=2) + "\n")
-    (RESULTS / "evals_timing.json").write_text(
+    results_path(RESULTS, "evals_timing", args.model).write_text(
         json.dumps({"meta": meta, "seconds": timing}, indent=2) + "\n"
     )
 

@@ -1,7 +1,7 @@
 """Throughput of the alignlab Inspect provider, measured side by side in one run.
 
-Same weights (the cached fp32 safetensors of smollm2-135m), same generation task
-(256 samples, greedy, at most 24 new tokens):
+Same weights (the cached fp32 safetensors of ``--model``, default smollm2-135m),
+same generation task (256 samples, greedy, at most 24 new tokens):
 
 (a) Inspect's built-in ``hf`` provider pointed at the cached directory (its default
     batch size, 32, and greedy decoding);
@@ -12,12 +12,14 @@ Also (b)'s FLOP/s (2 x parameters x (prompt + generated tokens) / s) as a share
 of the fp32 matmul peak measured in this run, and choice scoring vs
 generate-and-parse (max 16 new tokens) on a 4-option multiple-choice task.
 
-Writes ``benchmarks/results/provider.json``; run with ``make bench`` or
-``.venv/bin/python benchmarks/bench_provider.py``.
+Writes ``benchmarks/results/provider.json`` (``provider_MODEL.json`` for another
+``--model``); run with ``make bench`` or ``.venv/bin/python benchmarks/bench_provider.py
+[--model qwen2.5-coder-0.5b]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -35,7 +37,7 @@ from inspect_ai.dataset import Sample
 from inspect_ai.model import GenerateConfig, get_model
 from inspect_ai.solver import generate
 
-from _machine import matmul_peak_flops
+from _machine import DEFAULT_BENCH_MODEL, matmul_peak_flops, results_path
 from alignlab.evals import choice_answer, choice_scorer
 from alignlab.evals.sycophancy import sycophancy_samples
 from alignlab.models import DEFAULT_MAX_CONNECTIONS, ensure_embedded_weights, load_model
@@ -115,8 +117,12 @@ def mc_task(mode: str) -> Task:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_BENCH_MODEL, help="a named model")
+    args = parser.parse_args()
+    results = results_path(RESULTS.parent, "provider", args.model)
     torch.set_num_threads(os.cpu_count() or 1)
-    weights_dir = ensure_embedded_weights("smollm2-135m")
+    weights_dir = ensure_embedded_weights(args.model)
     texts = prompts()
     params = sum(p.numel() for p in load_model(str(weights_dir)).model.parameters())
     peak = matmul_peak_flops(repeats=10, trials=5)
@@ -162,6 +168,8 @@ def main() -> None:
             f"torch {torch.__version__}"
         ),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "model": args.model,
+        "parameters": params,
     }
     for name, rate in rates.items():
         print(f"{name:>14}: {rate:6.2f} samples/s")
@@ -170,8 +178,8 @@ def main() -> None:
     print(f"share of matmul peak:    {share:.2f} (target >= 0.55; formula counts all tokens)")
     print(f"  counting only computed tokens: {computed_share:.2f} ({reused} prefix tokens reused)")
     print(f"choice / generate-parse: {result['choice_over_generate']:.2f}x (target >= 5)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

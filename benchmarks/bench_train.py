@@ -54,7 +54,7 @@ from datasets import Dataset  # type: ignore[import-untyped]
 from transformers import AutoTokenizer, TrainerCallback
 from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
-from _machine import matmul_peak_flops
+from _machine import DEFAULT_BENCH_MODEL, matmul_peak_flops, results_path
 from alignlab.methods import BuildContext, SFTExample, registered_methods
 from alignlab.models import ensure_embedded_weights
 from alignlab.training import (
@@ -149,10 +149,10 @@ def tokens(rows: list[tuple[list[int], list[int]]]) -> int:
     return sum(len(r[0]) for r in rows)
 
 
-def main_benchmark() -> dict[str, Any]:
+def main_benchmark(model: str) -> dict[str, Any]:
     started = time.perf_counter()
     most = torch.get_num_threads()
-    weights_dir = ensure_embedded_weights("smollm2-135m")
+    weights_dir = ensure_embedded_weights(model)
     tokenizer = AutoTokenizer.from_pretrained(str(weights_dir))
     examples = sft_examples(2 * OURS_EXAMPLES + BATCH)
     rows = [tokenize_sft(tokenizer, e, TrainingConfig().max_length) for e in examples]
@@ -286,9 +286,9 @@ def trl_fused_loss(trainer: Any) -> Callable[[Any, dict[str, Any]], Any]:
     return loss
 
 
-def ablations(repeats: int) -> dict[str, Any]:
+def ablations(repeats: int, model: str) -> dict[str, Any]:
     most = torch.get_num_threads()
-    weights_dir = ensure_embedded_weights("smollm2-135m")
+    weights_dir = ensure_embedded_weights(model)
     tokenizer = AutoTokenizer.from_pretrained(str(weights_dir))
     examples = sft_examples(2 * BATCH)
     rows = [tokenize_sft(tokenizer, e, TrainingConfig().max_length) for e in examples]
@@ -378,15 +378,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ablations", action="store_true", help="time each change on its own")
     parser.add_argument("--repeats", type=int, default=3, help="ablation passes")
+    parser.add_argument("--model", default=DEFAULT_BENCH_MODEL, help="a named model")
     options = parser.parse_args()
+    results = results_path(RESULTS.parent, "train", options.model)
     torch.set_num_threads(os.cpu_count() or 1)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    previous = json.loads(results.read_text()) if results.is_file() else {}
     if options.ablations:
-        result = {**previous, "ablations": ablations(options.repeats)}
+        result = {**previous, "ablations": ablations(options.repeats, options.model)}
     else:
-        result = {**main_benchmark(), "ablations": previous.get("ablations")}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        measured = main_benchmark(options.model)
+        result = {**measured, "model": options.model, "ablations": previous.get("ablations")}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
