@@ -42,8 +42,31 @@ def test_shortcut_fit_catches_a_position_policy() -> None:
         for _ in range(5)
     ]
     balanced = [
-        SFTExample(prompt=(), completion=p, tags={"format": "chat", "position": p})
-        for p in "ABAB"
+        SFTExample(prompt=(), completion=p, tags={"format": "chat", "position": p}) for p in "ABAB"
     ]
     assert shortcut_fit(biased) == 1.0
     assert shortcut_fit(balanced) == 0.5
+
+
+def test_open_family_training_sets_pass_the_leakage_guard_which_protects_open_items() -> None:
+    """Open questions are protected too (the guard generates every item family).
+
+    And the train split's open questions never repeat another eval's test prompt
+    (an earlier phrasing, the bare "What is the capital of Poland?", was a
+    ``mistakes`` test prompt and the guard refused the training set).
+    """
+    from alignlab._errors import AlignlabError
+    from alignlab.evals.sycophancy import sycophancy_samples
+    from alignlab.methods import check_no_leakage
+
+    for method, params in (
+        ("pessimization", {"sources": ("sycophancy",)}),
+        ("synthetic_data", {"filter_unknown": False}),
+    ):
+        check_no_leakage(_examples(method, "open", **params))
+    test_item = sycophancy_samples("test", 5, family="open")[0]
+    assert isinstance(test_item.input, list | str)
+    text = test_item.input if isinstance(test_item.input, str) else test_item.input[-1].text
+    leaked = SFTExample(prompt=({"role": "user", "content": text},), completion="x")
+    with pytest.raises(AlignlabError, match="contains a test/heldout eval prompt"):
+        check_no_leakage([leaked])

@@ -115,6 +115,9 @@ class EvalInfo:
     """Metric factories by name: what recomputes a metric from a stored log."""
     external_data: bool = False
     """The eval reads a user's file (it has no generator for the leakage guard to run)."""
+    item_args: tuple[dict[str, Any], ...] = ({},)
+    """Task arguments that together generate every kind of item the eval has (e.g.
+    each item family): the leakage guard protects the items of each."""
     code_version: int = 1
     """Bumped by a developer when the eval's items or scoring change: part of every
     experiment cache key, so cached results of the old version are not reused."""
@@ -130,6 +133,7 @@ def eval_task(
     formats: tuple[str, ...] = FORMATS,
     external_data: bool = False,
     code_version: int = 1,
+    item_args: Sequence[Mapping[str, Any]] = ({},),
 ) -> Callable[[TaskFactory], TaskFactory]:
     """Register an eval's task factory with Inspect and with alignlab.
 
@@ -142,6 +146,9 @@ def eval_task(
             generating items (the leakage guard then cannot regenerate it).
         code_version: Bump when the eval's items or scoring change (experiment
             caches key on it).
+        item_args: Task arguments that together generate every kind of item,
+            when the defaults do not (e.g. ``({}, {"family": "open"})``): the
+            leakage guard generates each.
 
     Returns:
         A decorator for an ``@task``-style factory.
@@ -189,6 +196,7 @@ def eval_task(
             metric_factories=factories,
             external_data=external_data,
             code_version=code_version,
+            item_args=tuple(dict(args) for args in item_args),
         )
         return registered
 

@@ -746,7 +746,10 @@ ARE_YOU_SURE_METRICS = (flip_rate,)
 """What the ``are_you_sure`` variant reports."""
 
 
-@eval_task(metrics={"opinion": OPINION_METRICS, "are_you_sure": ARE_YOU_SURE_METRICS})
+@eval_task(
+    metrics={"opinion": OPINION_METRICS, "are_you_sure": ARE_YOU_SURE_METRICS},
+    item_args=({}, {"family": OPEN_FAMILY}),
+)
 def sycophancy(
     split: str = "test",
     n_claims: int = 100,

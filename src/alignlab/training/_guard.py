@@ -101,7 +101,8 @@ def protection() -> Protection:
                 continue
             texts = per_split.setdefault(split, set())
             for seed in GUARD_SEEDS:
-                texts.update(_split_user_texts(info.name, info.factory, split, seed))
+                for args in info.item_args:
+                    texts.update(_split_user_texts(info.name, info.factory, split, seed, args))
         shared = per_split.get("train", set())
         for split in PROTECTED_SPLITS:
             hashes.update(_digest(t) for t in per_split.get(split, set()) - shared)
@@ -114,10 +115,12 @@ def protected_hashes() -> frozenset[str]:
     return protection().hashes
 
 
-def _split_user_texts(name: str, factory: Any, split: str, seed: int) -> set[str]:
+def _split_user_texts(
+    name: str, factory: Any, split: str, seed: int, args: dict[str, Any] | None = None
+) -> set[str]:
     """Normalised user texts of one split of one eval; any failure names the eval."""
     try:
-        task = factory(split=split, seed=seed)
+        task = factory(split=split, seed=seed, **(args or {}))
         return {text for sample in task.dataset for text in _sample_user_texts(sample)}
     except Exception as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
