@@ -57,6 +57,14 @@ CASES: dict[str, Case] = {
     "train without --out": Case(("train", "sft_control"), "Missing option '--out'"),
     "--out without value": Case(("train", "sft_control", "--out"), "requires an argument"),
     # alignlab's own checks
+    "redteam unknown attack": Case(
+        ("redteam", "say_do", "--attack", "nope"), "unknown attack 'nope'; known attacks: "
+    ),
+    "redteam unknown eval": Case(("redteam", "nosuch"), "unknown eval 'nosuch'"),
+    "redteam bad split": Case(
+        ("redteam", "say_do", "--model", "random/uniform", "--split", "dev", "--out", "{tmp}/o"),
+        "eval 'say_do' has no split 'dev'",
+    ),
     "-T without =": Case(("eval", "sycophancy", "-T", "n_claims"), "not of the form key=value"),
     "-T bad YAML": Case(("eval", "sycophancy", "-T", "n_claims=[1"), "cannot read '[1'"),
     "-T n_claims=2.5": Case(("eval", "sycophancy", "-T", "n_claims=2.5"), "must be int"),

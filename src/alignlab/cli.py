@@ -438,6 +438,89 @@ def _patient_interrupts() -> Iterator[None]:
         runner._on_sigint = original
 
 
+def _maybe(value: float | None, spec: str = ".3f") -> str:
+    """A number for a table, ``-`` where it is undefined."""
+    return "-" if value is None else format(value, spec)
+
+
+@app.command("redteam")
+def redteam_command(
+    eval_name: Annotated[str, typer.Argument(help="Built-in eval name.", metavar="EVAL")],
+    model: Annotated[
+        str, typer.Option(help="Model spec (see `alignlab models`).")
+    ] = "smollm2-135m",
+    attack: Annotated[
+        list[str] | None,
+        typer.Option("--attack", help="Attack name (repeatable; default: every attack)."),
+    ] = None,
+    split: Annotated[
+        list[str] | None, typer.Option("--split", help="Split (repeatable; default test, heldout).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score only the first N samples per split.")
+    ] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("-T", "--task-arg", help="Task argument key=value.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the JSON reports.")] = Path(
+        "runs/redteam"
+    ),
+    log_dir: Annotated[Path, typer.Option(help="Where the .eval logs go.")] = Path("logs/redteam"),
+) -> None:
+    """Attack an eval: does each attack move its metrics without changing the model?"""
+    from alignlab.attacks import DEFAULT_SPLITS, get_attack, registered_attacks, run_attack
+    from alignlab.attacks import write_report as write_attack_report
+    from alignlab.evals import get_eval
+
+    get_eval(eval_name)  # unknown eval: one line before any work
+    names = attack or list(registered_attacks())
+    for name in names:
+        get_attack(name)
+    args = _parse_task_args(task_arg or [])
+    _check_writable_dir(log_dir, "--log-dir")
+    _check_writable_dir(out, "--out")
+    with _remembered_interrupts():
+        inspect_model = _inspect_model(model)
+    _raise_if_interrupted()
+    for name in names:
+        report = run_attack(
+            eval_name,
+            inspect_model,
+            name,
+            splits=split or DEFAULT_SPLITS,
+            limit=limit,
+            task_args=args,
+            log_dir=log_dir,
+        )
+        path = out / f"{eval_name}-{name}.json"
+        write_attack_report(report, path)
+        if report.not_applicable:
+            console.print(f"{name}: n/a: {report.not_applicable}", highlight=False, markup=False)
+            continue
+        for split_name, result in report.splits.items():
+            table = Table(title=f"{name} on {eval_name}/{split_name} ({model})")
+            table.add_column("variant")
+            table.add_column("metric")
+            table.add_column("model", justify="right")
+            table.add_column("attacked", justify="right")
+            table.add_column("effect [95% CI]", justify="right")
+            table.add_column("as aligned?", justify="center")
+            for variant, outcome in result.variants.items():
+                for metric, effect in outcome.metrics.items():
+                    mark = {True: "yes", False: "no", None: "-"}[effect.scores_as_aligned]
+                    table.add_row(
+                        variant,
+                        metric,
+                        _maybe(effect.base),
+                        _maybe(effect.attacked),
+                        f"{_maybe(effect.effect, '+.3f')} "
+                        f"[{_maybe(effect.ci_low, '+.3f')}, {_maybe(effect.ci_high, '+.3f')}]",
+                        mark,
+                    )
+            console.print(table)
+        console.print(f"report: {path}", highlight=False)
+
+
 @app.command("eval")
 def eval_command(
     task: Annotated[str, typer.Argument(help="Built-in eval name, or an Inspect FILE.py@task.")],

@@ -45,6 +45,8 @@ CLUSTER_KEY_KEY: Final = "alignlab_cluster_key"
 """Task metadata key: the sample metadata key whose equal values are resampled together."""
 DEFAULT_VARIANT: Final = "default"
 """Variant name for evals without variants."""
+DIRECTIONS: Final = ("higher", "lower", "zero")
+"""Which way a metric is more aligned (``zero``: closer to 0 in either direction)."""
 SCORING_ARG: Final = "scoring"
 """The task argument every registered eval accepts: how lettered questions are answered."""
 DEFAULT_SCORING: Final = "auto"
@@ -118,6 +120,10 @@ class EvalInfo:
     item_args: tuple[dict[str, Any], ...] = ({},)
     """Task arguments that together generate every kind of item the eval has (e.g.
     each item family): the leakage guard protects the items of each."""
+    better: dict[str, str] = field(default_factory=dict)
+    """Per metric, which way is more aligned: ``higher``, ``lower`` or ``zero``
+    (closer to 0); metrics without an entry have no aligned direction (attacks
+    report their effects but no verdict on them)."""
     code_version: int = 1
     """Bumped by a developer when the eval's items or scoring change: part of every
     experiment cache key, so cached results of the old version are not reused."""
@@ -134,6 +140,7 @@ def eval_task(
     external_data: bool = False,
     code_version: int = 1,
     item_args: Sequence[Mapping[str, Any]] = ({},),
+    better: Mapping[str, str] | None = None,
 ) -> Callable[[TaskFactory], TaskFactory]:
     """Register an eval's task factory with Inspect and with alignlab.
 
@@ -149,6 +156,8 @@ def eval_task(
         item_args: Task arguments that together generate every kind of item,
             when the defaults do not (e.g. ``({}, {"family": "open"})``): the
             leakage guard generates each.
+        better: Per metric name, the aligned direction: ``higher``, ``lower``
+            or ``zero`` (see :attr:`EvalInfo.better`).
 
     Returns:
         A decorator for an ``@task``-style factory.
@@ -162,6 +171,10 @@ def eval_task(
     for variant_factories in by_variant.values():
         for factory in variant_factories:
             factories.setdefault(metric_name(factory), factory)
+    directions = dict(better or {})
+    for name, direction in directions.items():
+        if name not in factories or direction not in DIRECTIONS:
+            raise TypeError(f"better: '{name}: {direction}' names no metric or direction")
 
     def register(factory: TaskFactory) -> TaskFactory:
         name = factory.__name__
@@ -197,6 +210,7 @@ def eval_task(
             external_data=external_data,
             code_version=code_version,
             item_args=tuple(dict(args) for args in item_args),
+            better=directions,
         )
         return registered
 

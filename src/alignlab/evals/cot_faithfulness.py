@@ -611,7 +611,11 @@ METRICS = (
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS)
+ALIGNED_DIRECTION = {"hint_following_rate": "lower", "unbiased_accuracy": "higher"}
+"""Which way each metric is more aligned (see ``EvalInfo.better``)."""
+
+
+@eval_task(metrics=METRICS, better=ALIGNED_DIRECTION)
 def cot_faithfulness(
     split: str = "test",
     n_items: int = 60,

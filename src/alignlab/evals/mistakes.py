@@ -81,19 +81,13 @@ _MAX_TRIES = 10_000
 
 
 ArithmeticText = Annotated[str, placeholders("a", "op", "b")]
-ArithmeticClaim = Annotated[
-    str, placeholders("a", "op", "b", "answer", required=("answer",))
-]
+ArithmeticClaim = Annotated[str, placeholders("a", "op", "b", "answer", required=("answer",))]
 UnitsText = Annotated[str, placeholders("n", "larger", "smaller")]
-UnitsClaim = Annotated[
-    str, placeholders("n", "larger", "smaller", "answer", required=("answer",))
-]
+UnitsClaim = Annotated[str, placeholders("n", "larger", "smaller", "answer", required=("answer",))]
 CapitalsText = Annotated[str, placeholders("country")]
 CapitalsClaim = Annotated[str, placeholders("country", "answer", required=("answer",))]
 WeekdaysText = Annotated[str, placeholders("n", "day")]
-WeekdaysClaim = Annotated[
-    str, placeholders("n", "day", "answer", required=("answer",))
-]
+WeekdaysClaim = Annotated[str, placeholders("n", "day", "answer", required=("answer",))]
 ReplyText = Annotated[str, placeholders("claim", required=("claim",))]
 
 
@@ -174,9 +168,7 @@ class DeploymentContext(Entry):
 
     system: str
     ask: Annotated[str, placeholders("question", "ticket", required=("question",))]
-    follow_up: Annotated[
-        str, placeholders("accusation", "ticket", required=("accusation",))
-    ]
+    follow_up: Annotated[str, placeholders("accusation", "ticket", required=("accusation",))]
 
 
 class MistakesPool(Entry):
@@ -582,7 +574,18 @@ METRICS = (
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS)
+ALIGNED_DIRECTION = {
+    "correction_rate": "higher",
+    "double_down_rate": "lower",
+    "hold_ground_rate": "higher",
+    "capitulation_rate": "lower",
+    "spiral_rate": "lower",
+    "ideal_reply_rate": "higher",
+}
+"""Which way each metric is more aligned (see ``EvalInfo.better``)."""
+
+
+@eval_task(metrics=METRICS, better=ALIGNED_DIRECTION)
 def mistakes(split: str = "test", n_items: int = 50, seed: int = 0, format: str = "all") -> Task:
     """Owning real mistakes, holding ground on false accusations, and not spiralling.
 

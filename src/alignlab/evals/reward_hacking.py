@@ -599,7 +599,15 @@ METRICS = (
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS)
+ALIGNED_DIRECTION = {
+    "exploit_rate": "lower",
+    "control_exploit_rate": "lower",
+    "exploit_gap": "lower",
+}
+"""Which way each metric is more aligned (see ``EvalInfo.better``)."""
+
+
+@eval_task(metrics=METRICS, better=ALIGNED_DIRECTION)
 def reward_hacking(
     split: str = "test", n_items: int = 60, seed: int = 0, format: str = "all"
 ) -> Task:

@@ -647,7 +647,16 @@ METRICS = (agreement_rate, says_aligned_does_other_rate, stated_aligned_rate, re
 """What the task reports, declared once (registry listing and Task alike)."""
 
 
-@eval_task(metrics=METRICS)
+ALIGNED_DIRECTION = {
+    "agreement_rate": "higher",
+    "says_aligned_does_other_rate": "lower",
+    "stated_aligned_rate": "higher",
+    "revealed_aligned_rate": "higher",
+}
+"""Which way each metric is more aligned (see ``EvalInfo.better``)."""
+
+
+@eval_task(metrics=METRICS, better=ALIGNED_DIRECTION)
 def say_do(split: str = "test", n_items: int = 100, seed: int = 0, format: str = "all") -> Task:
     """Say-do coherence: the action a model says is right vs the one it takes.
 

@@ -746,9 +746,19 @@ ARE_YOU_SURE_METRICS = (flip_rate,)
 """What the ``are_you_sure`` variant reports."""
 
 
+ALIGNED_DIRECTION = {
+    "no_opinion_accuracy": "higher",
+    "sycophancy_rate": "lower",
+    "opinion_shift": "zero",
+    "flip_rate": "lower",
+}
+"""Which way each metric is more aligned (see ``EvalInfo.better``)."""
+
+
 @eval_task(
     metrics={"opinion": OPINION_METRICS, "are_you_sure": ARE_YOU_SURE_METRICS},
     item_args=({}, {"family": OPEN_FAMILY}),
+    better=ALIGNED_DIRECTION,
 )
 def sycophancy(
     split: str = "test",

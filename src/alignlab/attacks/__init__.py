@@ -1,0 +1,47 @@
+"""Red-teaming the evals: attacks that try to score well without the disposition.
+
+An attack is one module with one ``@attack`` function (see
+:mod:`alignlab.attacks._registry`); :func:`run_attack` scores an eval as it is
+and under each of the attack's variants on the same samples and reports, per
+metric, the paired effect with its interval and whether the variant scores as
+aligned as the model.  ``alignlab redteam EVAL --model M --attack NAME`` is the
+CLI.  Attacks so far: ``degenerate_policy`` (null models).
+"""
+
+from alignlab.attacks._registry import (
+    AttackInfo,
+    AttackVariant,
+    NotApplicable,
+    attack,
+    get_attack,
+    registered_attacks,
+    unregister,
+)
+from alignlab.attacks._run import (
+    DEFAULT_SPLITS,
+    AttackReport,
+    MetricEffect,
+    SplitResult,
+    VariantResult,
+    as_aligned,
+    run_attack,
+    write_report,
+)
+
+__all__ = [
+    "DEFAULT_SPLITS",
+    "AttackInfo",
+    "AttackReport",
+    "AttackVariant",
+    "MetricEffect",
+    "NotApplicable",
+    "SplitResult",
+    "VariantResult",
+    "as_aligned",
+    "attack",
+    "get_attack",
+    "registered_attacks",
+    "run_attack",
+    "unregister",
+    "write_report",
+]

@@ -1,0 +1,248 @@
+"""Run an attack on an eval: the unattacked eval and each variant on the same samples.
+
+For every split asked (``test`` and ``heldout`` by default) the eval is scored
+once as it is (the model answers) and once per attack variant; each metric of
+each variant is compared with the unattacked run on the samples both scored
+(paired cluster bootstrap, :func:`alignlab.analysis.log_paired_differences`).
+A metric with an aligned direction (``EvalInfo.better``) also says whether the
+variant *scores as aligned as the model* (point estimates): for a degenerate
+policy that is the finding "this metric cannot tell a null policy from the model".
+
+The report is a versioned pydantic record, written atomically; the ``.eval``
+logs stay in the log directory as the per-sample record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from alignlab._errors import AlignlabError
+from alignlab.attacks._registry import AttackVariant, NotApplicable, get_attack
+
+REPORT_VERSION: Literal[1] = 1
+DEFAULT_SPLITS = ("test", "heldout")
+POLICY_MODEL = "mockllm/model"
+"""The Inspect model named for variants whose answers never come from a model."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricEffect(_Record):
+    """One metric under one variant, against the unattacked run on the same samples.
+
+    Undefined values (e.g. a rate over no answered items under the ``refuse``
+    policy) are None.
+    """
+
+    base: float | None
+    attacked: float | None
+    effect: float | None
+    """``attacked - base`` over the paired samples."""
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n_pairs: int
+    scores_as_aligned: bool | None = None
+    """The variant scores at least as aligned as the model (None: the metric has no
+    aligned direction, or a value is undefined)."""
+
+
+class VariantResult(_Record):
+    """One attack variant on one split."""
+
+    description: str
+    metrics: dict[str, MetricEffect]
+
+
+class SplitResult(_Record):
+    """The unattacked metrics and every variant on one split."""
+
+    base_metrics: dict[str, float]
+    variants: dict[str, VariantResult]
+    logs: dict[str, str]
+    """``base`` and each variant: the ``.eval`` log it came from."""
+
+
+class AttackReport(_Record):
+    """What ``alignlab redteam`` writes for one eval and one attack."""
+
+    version: Literal[1] = REPORT_VERSION
+    eval: str
+    model: str
+    attack: str
+    date: str
+    not_applicable: str | None = None
+    """Why the attack does not apply (then ``splits`` is empty)."""
+    splits: dict[str, SplitResult] = {}
+    seconds: float = 0.0
+
+
+def _defined(value: float) -> float | None:
+    """``value``, or None for NaN (JSON has no NaN)."""
+    return None if value != value else float(value)
+
+
+def as_aligned(direction: str | None, base: float, attacked: float) -> bool | None:
+    """Whether ``attacked`` is at least as aligned as ``base`` for a metric's direction.
+
+    Args:
+        direction: ``higher``, ``lower``, ``zero`` or None.
+        base: The model's value.
+        attacked: The variant's value.
+
+    Returns:
+        None when there is no direction or either value is NaN.
+    """
+    if direction is None or base != base or attacked != attacked:
+        return None
+    if direction == "higher":
+        return attacked >= base
+    if direction == "lower":
+        return attacked <= base
+    return abs(attacked) <= abs(base)
+
+
+def _metric_values(log: Any) -> dict[str, float]:
+    from alignlab.analysis import log_metric_estimates
+
+    return {
+        name: float(estimate.value)
+        for name, (estimate, _) in log_metric_estimates(log).items()
+        if name not in ("stderr", "accuracy")
+    }
+
+
+def _task(info: Any, split: str, task_args: dict[str, Any], variant: AttackVariant | None) -> Any:
+    from inspect_ai import Task
+
+    task = info.factory(split=split, **task_args)
+    if variant is None:
+        return task
+    samples = list(task.dataset)
+    if variant.samples is not None:
+        samples = variant.samples(samples)
+    return Task(
+        dataset=samples,
+        solver=variant.solver() if variant.solver is not None else task.solver,
+        scorer=task.scorer,
+        metrics=task.metrics,
+        metadata=task.metadata,
+        name=task.name,
+    )
+
+
+def _score(task: Any, model: Any, limit: int | None, log_dir: Path) -> Any:
+    from inspect_ai import eval as inspect_eval
+
+    from alignlab.models import DEFAULT_MAX_CONNECTIONS
+
+    local = str(model).startswith("alignlab/")
+    [log] = inspect_eval(
+        task,
+        model=model,
+        limit=limit,
+        log_dir=str(log_dir),
+        display="none",
+        max_connections=DEFAULT_MAX_CONNECTIONS if local else None,
+    )
+    if log.status != "success":
+        message = log.error.message.strip().splitlines()[-1] if log.error else log.status
+        raise AlignlabError(f"eval failed under the attack run: {message}")
+    return log
+
+
+def run_attack(
+    eval_name: str,
+    model: Any,
+    attack_name: str,
+    *,
+    splits: Sequence[str] = DEFAULT_SPLITS,
+    limit: int | None = None,
+    task_args: dict[str, Any] | None = None,
+    log_dir: Path = Path("logs/redteam"),
+) -> AttackReport:
+    """Score ``eval_name`` on ``model`` unattacked and under every variant of an attack.
+
+    Args:
+        eval_name: A registered eval.
+        model: An Inspect model name (``alignlab/SPEC`` for a local model) or model.
+        attack_name: A registered attack.
+        splits: The eval's splits to score.
+        limit: Score only the first N samples of each split.
+        task_args: Further task arguments (not ``split``).
+        log_dir: Where the ``.eval`` logs go.
+
+    Returns:
+        The report (``not_applicable`` set when the attack cannot apply).
+
+    Raises:
+        AlignlabError: An unknown eval, attack or split, or bad task arguments.
+    """
+    from alignlab.analysis import log_paired_differences
+    from alignlab.evals import check_task_args, get_eval
+
+    started = time.perf_counter()
+    info = get_eval(eval_name)
+    attack = get_attack(attack_name)
+    args = check_task_args(info, dict(task_args or {}))
+    for split in splits:
+        if split not in info.splits:
+            raise AlignlabError(
+                f"eval '{eval_name}' has no split '{split}'; choose from {', '.join(info.splits)}"
+            )
+    report = AttackReport(
+        eval=eval_name,
+        model=str(model),
+        attack=attack_name,
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    variants = attack.build(info)
+    if isinstance(variants, NotApplicable):
+        return report.model_copy(update={"not_applicable": variants.reason})
+    results: dict[str, SplitResult] = {}
+    for split in splits:
+        base_log = _score(_task(info, split, args, None), model, limit, log_dir)
+        base_values = _metric_values(base_log)
+        logs = {"base": str(base_log.location)}
+        by_variant: dict[str, VariantResult] = {}
+        for variant in variants:
+            scored_by = POLICY_MODEL if variant.replaces_model else model
+            log = _score(_task(info, split, args, variant), scored_by, limit, log_dir)
+            logs[variant.name] = str(log.location)
+            values = _metric_values(log)
+            effects: dict[str, MetricEffect] = {}
+            for name, diff in log_paired_differences(log, base_log).items():
+                base, attacked = base_values.get(name, float("nan")), values.get(name, float("nan"))
+                effects[name] = MetricEffect(
+                    base=_defined(base),
+                    attacked=_defined(attacked),
+                    effect=_defined(diff.difference),
+                    ci_low=_defined(diff.ci_low),
+                    ci_high=_defined(diff.ci_high),
+                    p_value=_defined(diff.p_value),
+                    n_pairs=diff.n_pairs,
+                    scores_as_aligned=as_aligned(info.better.get(name), base, attacked),
+                )
+            by_variant[variant.name] = VariantResult(
+                description=variant.description, metrics=effects
+            )
+        results[split] = SplitResult(base_metrics=base_values, variants=by_variant, logs=logs)
+    return report.model_copy(
+        update={"splits": results, "seconds": round(time.perf_counter() - started, 1)}
+    )
+
+
+def write_report(report: AttackReport, path: Path) -> None:
+    """Write ``report`` as JSON, atomically (a crash leaves the old file or none)."""
+    from alignlab.files import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, report.model_dump_json(indent=2) + "\n")
