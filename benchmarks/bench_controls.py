@@ -10,8 +10,9 @@ logs back from the run's store.  Every variant shares the training config
 comparisons are paired.  ``--family`` picks the ``sycophancy`` items trained on
 and measured: ``claims`` (addition and fact claims: the 135M default) or
 ``open`` (open questions with a proposed answer, which the 0.5B model can
-answer).  ``examples/sycophancy_controls_0.5b.yaml`` is the spec this writes
-for ``--model qwen2.5-coder-0.5b --family open``.
+answer).  ``examples/sycophancy_controls_0.5b.yaml`` holds the same cells as the
+spec this writes for ``--model qwen2.5-coder-0.5b --family open --token-budget
+8000 --n-claims 100`` (under another name, so in another run directory).
 
 Two per-sample outcomes, two paired comparisons each (paired bootstrap of the
 difference, McNemar's exact test for the binary one):
