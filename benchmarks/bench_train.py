@@ -149,7 +149,7 @@ def tokens(rows: list[tuple[list[int], list[int]]]) -> int:
     return sum(len(r[0]) for r in rows)
 
 
-def main_benchmark(model: str) -> dict[str, Any]:
+def main_benchmark(model: str, with_trl: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     most = torch.get_num_threads()
     weights_dir = ensure_embedded_weights(model)
@@ -157,7 +157,7 @@ def main_benchmark(model: str) -> dict[str, Any]:
     examples = sft_examples(2 * OURS_EXAMPLES + BATCH)
     rows = [tokenize_sft(tokenizer, e, TrainingConfig().max_length) for e in examples]
     ours_model = lora_model(weights_dir, TrainingConfig())
-    trl_model = lora_model(weights_dir, TrainingConfig())
+    trl_model = lora_model(weights_dir, TrainingConfig()) if with_trl else None
     params = sum(p.numel() for p in ours_model.get_base_model().parameters() if not p.requires_grad)
     trainable = sum(p.numel() for p in ours_model.parameters() if p.requires_grad)
     loads = [load()]
@@ -170,10 +170,11 @@ def main_benchmark(model: str) -> dict[str, Any]:
     # warm-up: one untimed run of each configuration (first-call costs, allocator)
     warm = examples[-BATCH:]
     time_ours(ours_model, tokenizer, warm, None)
-    torch.set_num_threads(best_thread_count(most))
-    shortest = min(rows[:-BATCH], key=lambda r: len(r[0]))
-    time_trl_defaults(trl_model, tokenizer, [shortest])
-    torch.set_num_threads(most)
+    if trl_model is not None:
+        torch.set_num_threads(best_thread_count(most))
+        shortest = min(rows[:-BATCH], key=lambda r: len(r[0]))
+        time_trl_defaults(trl_model, tokenizer, [shortest])
+        torch.set_num_threads(most)
     print(f"warm-up done at {time.perf_counter() - started:.0f} s")
 
     ours_rates: list[float] = []
@@ -189,7 +190,7 @@ def main_benchmark(model: str) -> dict[str, Any]:
             f"ours round {index + 1}: {ours_rates[-1]:.1f} tokens/s ({seconds:.1f} s), "
             f"load {loads[-1]:.1f}"
         )
-        if index == 0:
+        if index == 0 and trl_model is not None:
             # one TRL step on the first batch of the round just timed
             threads = best_thread_count(most)
             trl_threads.append(threads)
@@ -208,7 +209,7 @@ def main_benchmark(model: str) -> dict[str, Any]:
 
     peak = max(peaks)
     ours = statistics.median(ours_rates)
-    trl = statistics.median(trl_rates)
+    trl = statistics.median(trl_rates) if trl_rates else float("nan")
     scored = sum(sum(m[1:]) for _, m in rows[: 2 * OURS_EXAMPLES])
     all_tokens = tokens(rows[: 2 * OURS_EXAMPLES])
     config = ours_model.get_base_model().config
@@ -217,10 +218,10 @@ def main_benchmark(model: str) -> dict[str, Any]:
     # LoRA forward + both gradients, LM head forward + input gradient on scored positions only
     computed = 4 * (params - lm_head) + 6 * trainable + 4 * lm_head * scored / all_tokens
     result = {
-        "ours_over_trl_defaults": ours / trl,
+        "ours_over_trl_defaults": ours / trl if trl_rates else None,
         "share_of_matmul_peak": 6 * params * ours / peak,
         "share_of_matmul_peak_computed_flops": computed * ours / peak,
-        "tokens_per_s": {"ours": ours, "trl_defaults": trl},
+        "tokens_per_s": {"ours": ours, "trl_defaults": trl if trl_rates else None},
         "ours_rounds_tokens_per_s": ours_rates,
         "trl_defaults_threads": trl_threads,
         "matmul_peak_gflops": peak / 1e9,
@@ -236,7 +237,8 @@ def main_benchmark(model: str) -> dict[str, Any]:
         ),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
-    print(f"ours / TRL defaults: {result['ours_over_trl_defaults']:.1f}x (target >= 15)")
+    if trl_rates:
+        print(f"ours / TRL defaults: {ours / trl:.1f}x (target >= 15)")
     print(
         f"share of matmul peak (6N): {result['share_of_matmul_peak']:.2f} (target >= 0.5); "
         f"computed FLOPs: {result['share_of_matmul_peak_computed_flops']:.2f}"
@@ -379,6 +381,11 @@ def main() -> None:
     parser.add_argument("--ablations", action="store_true", help="time each change on its own")
     parser.add_argument("--repeats", type=int, default=3, help="ablation passes")
     parser.add_argument("--model", default=DEFAULT_BENCH_MODEL, help="a named model")
+    parser.add_argument(
+        "--skip-trl",
+        action="store_true",
+        help="time ours only (one step of TRL's defaults on a 0.5B model takes many minutes)",
+    )
     options = parser.parse_args()
     results = results_path(RESULTS.parent, "train", options.model)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -386,7 +393,7 @@ def main() -> None:
     if options.ablations:
         result = {**previous, "ablations": ablations(options.repeats, options.model)}
     else:
-        measured = main_benchmark(options.model)
+        measured = main_benchmark(options.model, with_trl=not options.skip_trl)
         result = {**measured, "model": options.model, "ablations": previous.get("ablations")}
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=2) + "\n")
