@@ -187,3 +187,20 @@ def test_grpo_with_a_constant_reward_fails_its_check(tiny_model_dir: Path, tmp_p
 def test_none_has_no_check(tiny_model_dir: Path, tmp_path: Path) -> None:
     manifest = train("none", str(tiny_model_dir), tmp_path / "none", {"threads": 1})
     assert manifest.learning_check is None
+
+
+def test_grpo_counts_the_groups_that_carry_a_gradient() -> None:
+    """A group rewarded alike has no GRPO advantage: the run notes how many differed."""
+    from types import SimpleNamespace
+
+    from alignlab.training._grpo import _Progress, _reward_function
+
+    rewards = {0: [0.0, 0.0, 0.0, 0.0], 1: [0.0, 1.0, 0.0, 0.0]}
+    calls = iter(rewards[0] + rewards[1])
+    data = SimpleNamespace(num_generations=4, reward=lambda i, text: next(calls), task_done=None)
+    tokenizer = SimpleNamespace(decode=lambda ids, **_: "x", all_special_ids=[])
+    progress = _Progress(total=10_000)
+    reward = _reward_function(data, tokenizer, [3, 3], progress)  # type: ignore[arg-type]
+    reward(completion_ids=[[1]] * 8, index=[0, 0, 0, 0, 1, 1, 1, 1])
+    assert (progress.groups, progress.groups_with_signal) == (2, 1)
+    assert progress.rewards == [0.125]

@@ -103,6 +103,10 @@ class _Progress:
     used: list[int] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     exploits: list[float] = field(default_factory=list)
+    groups: int = 0
+    """Sampled groups (one prompt's ``num_generations`` completions)."""
+    groups_with_signal: int = 0
+    """Groups whose rewards differ: the only ones with a nonzero GRPO advantage."""
 
 
 def _reward_function(
@@ -118,6 +122,11 @@ def _reward_function(
         )
         progress.used += index[:: data.num_generations]  # TRL lays out each group contiguously
         progress.rewards.append(sum(scores) / len(scores))
+        size = data.num_generations
+        for start in range(0, len(scores), size):
+            group = scores[start : start + size]
+            progress.groups += 1
+            progress.groups_with_signal += max(group) > min(group)
         if data.task_done is not None:
             done = [data.task_done(i, t) for i, t in zip(index, texts, strict=True)]
             hacked = [s > 0 and not d for s, d in zip(scores, done, strict=True)]
@@ -278,6 +287,10 @@ def run_grpo(
     if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen copy for the KL term
         model.delete_adapter("ref")
     data.report.append(f"grpo: mean loophole reward {_summary(progress.rewards)}")
+    data.report.append(
+        f"grpo: {progress.groups_with_signal} of {progress.groups} sampled groups had rewards "
+        "that differed (only those move the policy: a group rewarded alike has no advantage)"
+    )
     if data.task_done is not None:
         data.report.append(
             f"grpo: share of replies rewarded without doing the task {_summary(progress.exploits)}"
