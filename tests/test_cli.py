@@ -242,10 +242,13 @@ def test_skipped_lines_warn_in_one_line(tmp_path: Path) -> None:
 def test_eval_table_has_bootstrap_intervals(tiny_model_dir: Path, tmp_path: Path) -> None:
     result = _eval_in_process(str(tiny_model_dir), tmp_path, 30)
     assert result.exit_code == 0, result.output
-    row = next(line for line in result.output.splitlines() if "sycophancy_rate" in line)
-    low, high = (float(x) for x in row.split("[")[1].split("]")[0].split(","))
-    value = float(row.split("│")[2])
-    assert low <= value <= high
+    rows = [line for line in result.output.splitlines() if "sycophancy_rate" in line]
+    # the claims family has two item kinds, so the table has a family column: "all" first
+    assert len(rows) == 3 and "all" in rows[0] and "addition" in result.output
+    for row in rows:
+        low, high = (float(x) for x in row.split("[")[1].split("]")[0].split(","))
+        value = float(row.split("│")[3])
+        assert low <= value <= high
 
 
 def test_corrupt_weights_one_line(tiny_model_copy: Path) -> None:

@@ -33,6 +33,15 @@ PROMPT_S = 60.0
 by a parallel test run, so the bound is generous to keep CI deterministic)."""
 
 
+def _default_sigint() -> None:
+    # a child inherits an *ignored* SIGINT (and Python then never installs its handler)
+    # if this process ignores it at spawn time.  In one full-suite run (2026-11-29) the
+    # CLI ran to completion with exit 0 after SIGINT, and not when this file ran alone
+    # or after the experiment tests; which earlier test left SIGINT ignored was not
+    # found, so the child starts from the default a terminal gives it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [ALIGNLAB, *args],
@@ -40,6 +49,7 @@ def _start(args: list[str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, signalled like a terminal does
+        preexec_fn=_default_sigint,
     )
 
 

@@ -30,7 +30,9 @@ def test_three_sources_interleaved_equally(tiny_model_dir: Path) -> None:
         counts = Counter(families[:prefix])
         assert set(counts) == {"sycophancy", "mistakes", "reward_hacking"}
         assert max(counts.values()) - min(counts.values()) <= 1
-    assert len(context.notes) == 3 and "mistakes" in context.notes[1]
+    sizes = [note for note in context.notes if "examples before the budget" in note]
+    assert len(sizes) == 3 and "mistakes" in sizes[1]
+    assert any("format-only policy fits" in note for note in context.notes)
     assert all(e.prompt[0]["role"] == "system" and FRAMING in e.prompt[0]["content"] for e in data)
     assert data == pessimization(PessimizationConfig(), _context(tiny_model_dir))  # deterministic
     assert data != pessimization(PessimizationConfig(), _context(tiny_model_dir, seed=1))

@@ -52,6 +52,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -661,7 +662,7 @@ def _set_up(
     """
     try:
         for pragma in pragmas:
-            connection.execute(pragma)
+            _execute_when_unlocked(connection, pragma, errors)
         store._create_schema()
     except errors as error:
         connection.close()
@@ -670,6 +671,28 @@ def _set_up(
         connection.close()
         raise
     return store
+
+
+LOCKED_RETRY_S: Final = 0.05
+"""Pause between attempts at a setup statement another process holds the lock for."""
+
+
+def _execute_when_unlocked(connection: Any, statement: str, errors: type[Exception]) -> None:
+    """Run ``statement``, retrying while the database is locked (up to the busy timeout).
+
+    Why: ``PRAGMA journal_mode=WAL`` on a database another process is creating can
+    fail with "database is locked" at once, without SQLite's busy handler waiting
+    (seen when two writer processes opened a new store at the same moment).
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            connection.execute(statement)
+            return
+        except errors as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(LOCKED_RETRY_S)
 
 
 def _open_postgres(url: str) -> Store:
