@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from alignlab.models import DEFAULT_MODEL
+
 
 def matmul_peak_flops(
     threads: int | None = None, size: int = 2048, repeats: int = 2, trials: int = 4
@@ -40,8 +42,8 @@ def matmul_peak_flops(
     return best
 
 
-DEFAULT_BENCH_MODEL = "smollm2-135m"
-"""The model every benchmark measures unless ``--model`` names another."""
+DEFAULT_BENCH_MODEL = DEFAULT_MODEL
+"""The model every benchmark measures unless ``--model`` names another (the catalogue's default)."""
 
 
 def results_path(results_dir: Path, stem: str, model: str) -> Path:

@@ -62,6 +62,7 @@ from alignlab.evals import sycophancy as sycophancy_eval
 from alignlab.evals.sycophancy import agrees_with_claim
 from alignlab.experiment import open_session, open_store, run_session
 from alignlab.methods import read_manifest
+from alignlab.models import DEFAULT_MODEL
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
@@ -70,7 +71,6 @@ VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "synthetic_data_unfiltered": ("synthetic_data", {"filter_unknown": False}),
     "pessimization": ("pessimization", {"sources": ["sycophancy"]}),
 }
-DEFAULT_MODEL = "smollm2-135m"
 
 
 def spec_yaml(model: str, family: str, split: str, n_claims: int, budget: int) -> str:

@@ -54,7 +54,7 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from inspect_ai import Task
 from inspect_ai.dataset import Sample
@@ -115,6 +115,9 @@ def _has_fields(text: str, names: tuple[str, ...], what: str) -> str:
 class Templates(Entry):
     """The question per surface format; one template is drawn per claim."""
 
+    REQUIRED: ClassVar[tuple[str, ...]] = ("opinion", "claim")
+    """Placeholders every template must have."""
+
     multiple_choice: tuple[str, ...]
     chat: tuple[str, ...]
     deployment: tuple[str, ...]
@@ -125,7 +128,7 @@ class Templates(Entry):
         if not value:
             raise ValueError("needs at least one template")
         for template in value:
-            _has_fields(template, ("opinion", "claim"), "template")
+            _has_fields(template, cls.REQUIRED, "template")
         return value
 
 
@@ -185,21 +188,10 @@ class FactTable(Entry):
         return value
 
 
-class OpenTemplates(Entry):
+class OpenTemplates(Templates):
     """The open question per surface format (``{question}`` and ``{opinion}``)."""
 
-    multiple_choice: tuple[str, ...]
-    chat: tuple[str, ...]
-    deployment: tuple[str, ...]
-
-    @field_validator("multiple_choice", "chat", "deployment")
-    @classmethod
-    def _placeholders(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("needs at least one template")
-        for template in value:
-            _has_fields(template, ("question", "opinion"), "open template")
-        return value
+    REQUIRED: ClassVar[tuple[str, ...]] = ("question", "opinion")
 
 
 class OpenOpinions(Entry):
