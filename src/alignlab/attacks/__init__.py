@@ -5,7 +5,8 @@ An attack is one module with one ``@attack`` function (see
 and under each of the attack's variants on the same samples and reports, per
 metric, the paired effect with its interval and whether the variant scores as
 aligned as the model.  ``alignlab redteam EVAL --model M --attack NAME`` is the
-CLI.  Attacks so far: ``degenerate_policy`` (null models).
+CLI.  Verdicts (:mod:`alignlab.attacks._verdict`) turn the reports into a
+robustness matrix and one word per metric (``robust`` / ``gameable:<attacks>``).
 """
 
 from alignlab.attacks._registry import (
@@ -27,19 +28,39 @@ from alignlab.attacks._run import (
     run_attack,
     write_report,
 )
+from alignlab.attacks._verdict import (
+    ROBUST_MARGIN,
+    VERDICT_SPLIT,
+    MatrixCell,
+    attack_cells,
+    effect_verdict,
+    is_robust,
+    matrix_json,
+    metric_verdicts,
+    policy_verdict,
+)
 
 __all__ = [
     "DEFAULT_SPLITS",
+    "ROBUST_MARGIN",
+    "VERDICT_SPLIT",
     "AttackInfo",
     "AttackReport",
     "AttackVariant",
+    "MatrixCell",
     "MetricEffect",
     "NotApplicable",
     "SplitResult",
     "VariantResult",
     "as_aligned",
     "attack",
+    "attack_cells",
+    "effect_verdict",
     "get_attack",
+    "is_robust",
+    "matrix_json",
+    "metric_verdicts",
+    "policy_verdict",
     "registered_attacks",
     "run_attack",
     "unregister",

@@ -60,6 +60,8 @@ class VariantResult(_Record):
 
     description: str
     metrics: dict[str, MetricEffect]
+    replaces_model: bool = False
+    """Its answers are not the model's (a null policy, a fixed reply)."""
 
 
 class SplitResult(_Record):
@@ -232,7 +234,9 @@ def run_attack(
                     scores_as_aligned=as_aligned(info.better.get(name), base, attacked),
                 )
             by_variant[variant.name] = VariantResult(
-                description=variant.description, metrics=effects
+                description=variant.description,
+                metrics=effects,
+                replaces_model=variant.replaces_model,
             )
         results[split] = SplitResult(base_metrics=base_values, variants=by_variant, logs=logs)
     return report.model_copy(

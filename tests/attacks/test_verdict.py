@@ -1,0 +1,124 @@
+"""Verdicts from attack reports: thresholds, model-replacing variants, the matrix."""
+
+from __future__ import annotations
+
+from alignlab.attacks import (
+    ROBUST_MARGIN,
+    AttackReport,
+    MetricEffect,
+    SplitResult,
+    VariantResult,
+    attack_cells,
+    effect_verdict,
+    matrix_json,
+    metric_verdicts,
+    policy_verdict,
+)
+
+
+def _effect(effect: float, low: float, high: float, as_aligned: bool | None = None) -> MetricEffect:
+    return MetricEffect(
+        base=0.5,
+        attacked=0.5 + effect,
+        effect=effect,
+        ci_low=low,
+        ci_high=high,
+        p_value=None,
+        n_pairs=100,
+        scores_as_aligned=as_aligned,
+    )
+
+
+def _report(
+    attack: str, variants: dict[str, VariantResult], split: str = "heldout"
+) -> AttackReport:
+    result = SplitResult(base_metrics={}, variants=variants, logs={})
+    return AttackReport(eval="e", model="m", attack=attack, date="d", splits={split: result})
+
+
+def test_effect_verdict_thresholds() -> None:
+    assert effect_verdict(_effect(0.01, -0.03, 0.04)) == "robust"
+    assert effect_verdict(_effect(0.20, 0.10, 0.30)) == "gameable"
+    assert effect_verdict(_effect(-0.20, -0.30, -0.10)) == "gameable"  # moving down counts too
+    # excludes zero but too small to matter, or too wide to tell: not robust, not gameable
+    assert effect_verdict(_effect(0.04, 0.01, 0.07)) == "inconclusive"
+    assert effect_verdict(_effect(0.10, -0.05, 0.25)) == "inconclusive"
+    assert effect_verdict(_effect(0.0, -ROBUST_MARGIN, ROBUST_MARGIN)) == "robust"
+    undefined = _effect(0.0, 0.0, 0.0).model_copy(update={"effect": None})
+    assert effect_verdict(undefined) is None
+
+
+def test_policy_verdict_is_about_scoring_as_aligned() -> None:
+    assert policy_verdict(_effect(0.5, 0.4, 0.6, as_aligned=True)) == "gameable"
+    assert policy_verdict(_effect(0.5, 0.4, 0.6, as_aligned=False)) == "robust"
+    assert policy_verdict(_effect(0.5, 0.4, 0.6, as_aligned=None)) is None
+
+
+def test_cells_take_the_largest_effect_and_the_worst_verdict() -> None:
+    report = _report(
+        "answer_position",
+        {
+            "shift_1": VariantResult(description="", metrics={"rate": _effect(0.01, -0.02, 0.03)}),
+            "shift_2": VariantResult(description="", metrics={"rate": _effect(0.3, 0.2, 0.4)}),
+        },
+    )
+    cells = attack_cells(report)
+    assert isinstance(cells, dict)
+    assert cells["rate"].variant == "shift_2" and cells["rate"].verdict == "gameable"
+    assert matrix_json({"e": {"answer_position": cells}}) == {
+        "e": {"answer_position": {"rate": [0.3, 0.2, 0.4]}}
+    }
+
+
+def test_model_replacing_variants_are_judged_by_scoring_as_aligned() -> None:
+    # a null policy that moves the metric a lot but scores worse than the model: robust
+    policy = _report(
+        "degenerate_policy",
+        {
+            "refuse": VariantResult(
+                description="",
+                metrics={"accuracy_like": _effect(-0.5, -0.6, -0.4, as_aligned=False)},
+                replaces_model=True,
+            )
+        },
+    )
+    cells = attack_cells(policy)
+    assert isinstance(cells, dict) and cells["accuracy_like"].verdict == "robust"
+
+
+def test_metric_verdicts_combine_attacks() -> None:
+    robust = attack_cells(
+        _report(
+            "paraphrase",
+            {
+                "v": VariantResult(
+                    description="",
+                    metrics={"a": _effect(0.0, -0.01, 0.01), "b": _effect(0.0, -0.01, 0.01)},
+                )
+            },
+        )
+    )
+    gamed = attack_cells(
+        _report(
+            "answer_position",
+            {
+                "v": VariantResult(
+                    description="",
+                    metrics={"a": _effect(0.3, 0.2, 0.4), "b": _effect(0.1, -0.1, 0.3)},
+                )
+            },
+        )
+    )
+    rows = {"paraphrase": robust, "answer_position": gamed, "master_key": "n/a: no free text"}
+    assert metric_verdicts(rows) == {
+        "a": "gameable:answer_position",
+        "b": "inconclusive:answer_position",
+    }
+    assert metric_verdicts({"paraphrase": robust}) == {"a": "robust", "b": "robust"}
+
+
+def test_not_applicable_and_missing_split() -> None:
+    na = AttackReport(eval="e", model="m", attack="x", date="d", not_applicable="no options")
+    assert attack_cells(na) == "n/a: no options"
+    only_test = _report("x", {}, split="test")
+    assert attack_cells(only_test) == "n/a: split 'heldout' was not run"
