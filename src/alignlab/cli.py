@@ -729,6 +729,166 @@ def train_command(
     console.print(f"adapter: {out}  (evaluate with --model '{base}+{out}')")
 
 
+rm_app = typer.Typer(
+    help="Reward models on gold-labelled preference pairs: train, evaluate, list kinds.",
+    no_args_is_help=True,
+)
+app.add_typer(rm_app, name="rm")
+
+
+@rm_app.command("list")
+def rm_list_command(as_json: JsonOption = False) -> None:
+    """List the reward-model kinds with their parameters and sources."""
+    from alignlab.rewards import registered_reward_models
+
+    kinds = registered_reward_models()
+    if as_json:
+        _print_json(
+            [
+                {
+                    "name": info.name,
+                    "source": info.source,
+                    "description": info.description,
+                    "parameters": _parameters(info.config),
+                }
+                for info in kinds.values()
+            ]
+        )
+        return
+    table = Table(title="Reward models (alignlab rm train KIND --out DIR -p k=v)", show_lines=True)
+    _name_column(table, list(kinds))
+    table.add_column("description / source / parameters (type = default)", overflow="fold")
+    for info in kinds.values():
+        details = Text.assemble(info.description, "\n", (info.source, "dim"))
+        for param in _parameters(info.config):
+            details.append(f"\n{_parameter_line(param)}")
+        table.add_row(info.name, details)
+    console.print(table)
+    console.print("Shared training parameters: as for methods (see `alignlab methods`).")
+
+
+@rm_app.command("train")
+def rm_train_command(
+    kind: Annotated[str, typer.Argument(help="Reward-model kind (see `alignlab rm list`).")],
+    out: Annotated[Path, typer.Option(help="Output directory for the reward model.")],
+    base: Annotated[str, typer.Option(help="Base model spec.")] = "smollm2-135m",
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Kind or shared training parameter key=value."),
+    ] = None,
+) -> None:
+    """Train a reward model of KIND on the evals' train pairs; writes it to --out."""
+    from alignlab.rewards import train_reward_model, validate_rm_request
+
+    _quiet_transformers()
+    params = _parse_task_args(param or [])
+    validate_rm_request(kind, base, params)  # fail in one line before any work
+    _check_writable_dir(out.absolute().parent, "the directory of --out")
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        _raise_if_interrupted()
+
+    with _remembered_interrupts():
+        manifest = train_reward_model(kind, base, out, params, on_step=on_step)
+    console.print(
+        f"{manifest.kind} reward model on {manifest.base}: {manifest.n_pairs} pairs, "
+        f"{manifest.tokens_seen} tokens, {len(manifest.loss_curve)} steps, "
+        f"{manifest.wall_time_s:.1f} s",
+        highlight=False,
+    )
+    check = manifest.learning_check
+    console.print(
+        f"learning check: {check.line() if check is not None else 'none recorded'}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    console.print(f"reward model: {out}  (evaluate with `alignlab rm eval {out}`)")
+
+
+def _estimate_text(estimate: Any) -> str:
+    return f"{estimate.value:.3f} [{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
+
+
+@rm_app.command("eval")
+def rm_eval_command(
+    rm_dir: Annotated[Path, typer.Argument(help="A trained reward model's directory.")],
+    split: Annotated[str, typer.Option(help="Pairs of this split: test or heldout.")] = "heldout",
+    limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N pairs.")] = None,
+    n_items: Annotated[int, typer.Option(min=1, help="Eval items drawn per source eval.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of the eval generators.")] = 0,
+    against: Annotated[
+        Path | None, typer.Option(help="A second reward model, compared on the same pairs.")
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option(help="Base to score on (default: the one trained on).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pairwise accuracy of a reward model on gold-labelled pairs, with Wilson intervals."""
+    from alignlab.rewards import (
+        EVAL_SPLITS,
+        accuracy_by_family,
+        compare_reward_models,
+        load_reward_model,
+        pairwise_accuracy,
+        preference_pairs,
+        read_rm_manifest,
+        score_pairs,
+    )
+
+    _quiet_transformers()
+    if split not in EVAL_SPLITS:
+        raise AlignlabError(
+            f"reward models are evaluated on {' or '.join(EVAL_SPLITS)} pairs, not '{split}'"
+        )
+    manifest = read_rm_manifest(rm_dir)
+    if against is not None:
+        read_rm_manifest(against)
+    pairs = preference_pairs(split, n_items, seed, manifest.families)[:limit]
+    outcomes = score_pairs(load_reward_model(rm_dir, base).scorer, pairs)
+    accuracy = pairwise_accuracy(outcomes)
+    families = accuracy_by_family(outcomes)
+    report: dict[str, Any] = {
+        "reward_model": str(rm_dir),
+        "kind": manifest.kind,
+        "split": split,
+        "n_pairs": len(pairs),
+        "accuracy": accuracy.as_list(),
+        "by_family": {name: e.as_list() for name, e in families.items()},
+    }
+    if against is not None:
+        other = score_pairs(load_reward_model(against, base).scorer, pairs)
+        comparison = compare_reward_models(outcomes, other, seed=seed)
+        report["against"] = {
+            "reward_model": str(against),
+            "accuracy": comparison.b.as_list(),
+            "difference": comparison.difference.as_list(),
+            "mcnemar_p": comparison.mcnemar.p_value,
+            "only_this": comparison.mcnemar.only_a,
+            "only_other": comparison.mcnemar.only_b,
+        }
+    if as_json:
+        _print_json(report)
+        return
+    console.print(
+        f"{manifest.kind} reward model {rm_dir} on {len(pairs)} {split} pairs: "
+        f"pairwise accuracy {_estimate_text(accuracy)} (95% Wilson)",
+        highlight=False,
+    )
+    for name, estimate in families.items():
+        console.print(f"  {name}: {_estimate_text(estimate)} (n={estimate.n})", highlight=False)
+    if against is not None:
+        versus = report["against"]
+        console.print(
+            f"against {against}: accuracy {_estimate_text(comparison.b)}; "
+            f"difference {_estimate_text(comparison.difference)} (paired bootstrap); "
+            f"McNemar exact p={versus['mcnemar_p']:.3g} "
+            f"({versus['only_this']} pairs right only here, {versus['only_other']} only there)",
+            highlight=False,
+        )
+
+
 def _dry_run_table(session: Any) -> Table:
     from alignlab.experiment import cached_keys
 

@@ -14,6 +14,9 @@ conversion, and the experiment runner that runs hundreds of cells unattended):
   content or the new, never half of it.
 - :func:`file_hashes` / :func:`verify_hashes`: the SHA-256 of every file a
   manifest vouches for, checked on load.
+- :func:`fsync_tree` and :func:`sigterm_raises`: what a writer that publishes
+  a scratch directory by renaming it needs (the files on disk before the
+  rename; cleanup that runs on SIGTERM too).
 
 See ``docs/reliability.md`` for what alignlab promises on top of these.
 """
@@ -26,11 +29,14 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Final
 
 from alignlab._errors import AlignlabError
@@ -112,6 +118,37 @@ def fsync_dir(directory: Path) -> None:
     """Flush a directory entry (a rename into it) to disk, where the file system allows."""
     with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
         fsync_path(directory)
+
+
+def fsync_tree(directory: Path) -> None:
+    """Flush every regular file below ``directory`` to disk (before renaming it into place)."""
+    for path in directory.rglob("*"):
+        if path.is_file():
+            fsync_path(path)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit(143)`` so that cleanup runs (unless already handled).
+
+    Only in the main thread and only while nobody else handles SIGTERM: by
+    default it kills Python without running ``finally`` blocks.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -41,6 +41,7 @@ from alignlab.evals._registry import (
     registered_evals,
     unregister,
 )
+from alignlab.evals._render import option_reply, render_prompt
 from alignlab.evals._scaffold import (
     ALL,
     CANARY,
@@ -100,10 +101,12 @@ __all__ = [
     "load_data_file",
     "load_eval_data",
     "metric_name",
+    "option_reply",
     "parse_letter",
     "pool",
     "rate",
     "registered_evals",
+    "render_prompt",
     "unregister",
     "uses_choice_scoring",
 ]

@@ -23,20 +23,15 @@ and ``manifest.json``, and it appears complete at once or not at all:
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import importlib.metadata
 import json
 import logging
 import os
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -47,14 +42,22 @@ from alignlab.files import (
     atomic_write_text,
     file_hashes,
     fsync_dir,
-    fsync_path,
+    fsync_tree,
     remove_stale_scratch,
     scratch_dir,
+    sigterm_raises,
     verify_hashes,
 )
 from alignlab.methods._config import MethodConfig
 from alignlab.methods._registry import BuildContext, MethodInfo, get_method
-from alignlab.training import MANIFEST_VERSION, Manifest, StepCallback, TrainingConfig, run
+from alignlab.training import (
+    MANIFEST_VERSION,
+    Manifest,
+    StepCallback,
+    TrainingConfig,
+    library_versions,
+    run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,18 +113,6 @@ def split_params(
     except ValidationError as exc:
         raise _one_line(exc, "training parameter") from None
     return config, training
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a result depends on."""
-    names = ("torch", "transformers", "peft", "trl", "inspect_ai", "alignlab")
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name.replace("_", "-"))
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
@@ -220,45 +211,15 @@ def _check_finite(adapter_dir: Path) -> None:
             )
 
 
-def _fsync_files(directory: Path) -> None:
-    for path in directory.rglob("*"):
-        if path.is_file():
-            fsync_path(path)
-
-
 def _publish(scratch: Path, out: Path) -> None:
     """Rename the finished ``scratch`` to ``out``, replacing an empty or unfinished ``out``."""
-    _fsync_files(scratch)
+    fsync_tree(scratch)
     fsync_dir(scratch)
     if out.exists():
         _check_replaceable(out)  # again: only we write to ``out``, but a user might
         shutil.rmtree(out)
     os.rename(scratch, out)
     fsync_dir(out.parent)
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into ``SystemExit(143)`` so that cleanup runs (unless already handled).
-
-    Only in the main thread and only while nobody else handles SIGTERM: by
-    default it kills Python without running ``finally`` blocks.
-    """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
-        yield
-        return
-
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def validate_request(
@@ -321,7 +282,7 @@ def train(
             something else or a finished run whose files changed, or a full disk.
     """
     info, config, training = validate_request(method_name, base, params or {})
-    with RunLock(out), _sigterm_raises():
+    with RunLock(out), sigterm_raises():
         remove_stale_scratch(out)
         done = _check_out_dir(out, info, config, training, base)
         if done is not None:

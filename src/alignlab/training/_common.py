@@ -26,6 +26,7 @@ arguments are exactly :func:`cpu_training_args`, as before there was a GPU path.
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -69,6 +70,21 @@ class TrainOutcome:
     :func:`~alignlab.training.run`)."""
     learning_check: LearningCheck | None = None
     """The kind's check that training moved its own objective (None: no check)."""
+
+
+LIBRARY_NAMES = ("torch", "transformers", "peft", "trl", "inspect_ai", "alignlab")
+"""The libraries a trained artefact's numbers depend on (recorded in its manifest)."""
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of :data:`LIBRARY_NAMES` (``unknown`` for one that is not installed)."""
+    versions = {}
+    for name in LIBRARY_NAMES:
+        try:
+            versions[name] = importlib.metadata.version(name.replace("_", "-"))
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
 
 
 def cpu_training_args(training: TrainingConfig, output_dir: Path) -> dict[str, Any]:
