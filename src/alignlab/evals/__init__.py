@@ -10,6 +10,7 @@ the data files are read by one typed loader.
 
 from alignlab.evals._choice import (
     FIRST_ANSWER_KEY,
+    REPLY_INDEX_KEY,
     AnswerMode,
     challenge_answer,
     choice_answer,
@@ -72,6 +73,7 @@ __all__ = [
     "EVAL_NAME_KEY",
     "FIRST_ANSWER_KEY",
     "FORMATS",
+    "REPLY_INDEX_KEY",
     "SPLITS",
     "AnswerMode",
     "Entry",
