@@ -13,12 +13,14 @@ from typer.testing import CliRunner
 from alignlab.cli import app
 from alignlab.methods import read_manifest, train
 from alignlab.training import (
+    GRPO_CHECK_PROMPTS,
     SFT_CHECK_MIN,
     LearningCheck,
     PreferenceExample,
     RLData,
     TrainingConfig,
     check_indices,
+    check_prompts,
     held_back,
     lora_model,
     loss_check,
@@ -63,10 +65,16 @@ def test_checks_pass_only_when_the_objective_moves() -> None:
     worse = preference_check(reference, [(-4.0, -2.0), (-2.0, -4.0), (-1.0, -1.0)])
     # pair 1 moved the wrong way (0), pairs 2 and 3 unchanged (ties count half each)
     assert not worse.passed and math.isclose(worse.after, (0 + 0.5 + 0.5) / 3)
-    assert reward_check([0.0, 0.0, 0.5, 1.0]).passed
-    flat = reward_check([0.0] * 8)
+    assert reward_check([0.0] * 32, [1.0] * 16 + [0.0] * 16).passed
+    flat = reward_check([0.0] * 32, [0.0] * 32)
     assert not flat.passed and "did not rise" in flat.detail
-    assert not reward_check([1.0]).passed  # one batch is both quarters
+    # a rise as small as sampling noise is not learning: 3 of 32 vs 1 of 32 is p > 0.05
+    assert not reward_check([1.0] + [0.0] * 31, [1.0] * 3 + [0.0] * 29).passed
+    assert not reward_check([1.0] * 16 + [0.0] * 16, [0.0] * 32).passed  # fell
+    assert not reward_check([], []).passed
+    prompts = check_prompts(60, seed=0)
+    assert prompts == sorted(set(prompts)) and len(prompts) == GRPO_CHECK_PROMPTS
+    assert prompts != check_prompts(60, seed=1) and check_prompts(3, seed=0) == [0, 1, 2]
     drawn = check_indices(115, seed=0)
     assert drawn == sorted(set(drawn)) and len(drawn) == 32 and drawn != check_indices(115, seed=1)
     assert check_indices(5, seed=0) == [0, 1, 2, 3, 4]

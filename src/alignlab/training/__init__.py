@@ -57,8 +57,11 @@ from alignlab.training._examples import (
     user_text,
 )
 from alignlab.training._grpo import (
+    GRPO_CHECK_MAX_P,
+    GRPO_CHECK_PROMPTS,
     Reward,
     RLData,
+    check_prompts,
     prompt_length,
     reply_text,
     reward_check,
@@ -95,6 +98,8 @@ __all__ = [
     "DPO_CHECK_MIN_MARGIN",
     "DPO_CHECK_PAIRS",
     "DPO_MICRO_BATCH",
+    "GRPO_CHECK_MAX_P",
+    "GRPO_CHECK_PROMPTS",
     "GUARD_SEEDS",
     "MANIFEST_VERSION",
     "PACKED_ATTENTION",
@@ -122,6 +127,7 @@ __all__ = [
     "budgeted",
     "check_indices",
     "check_no_leakage",
+    "check_prompts",
     "completion_loss",
     "cpu_training_args",
     "dataset_sha256",

@@ -91,9 +91,10 @@ class LearningCheck(BaseModel):
       half; the untrained adapter is the identity, so every margin starts at 0 and
       ``before`` is 0.5.  Passed when ``after`` > 0.5 and the mean margin is
       positive (above ``DPO_CHECK_MIN_MARGIN``).
-    - ``grpo``: mean reward over the first quarter of sampled batches (``before``)
-      and the last quarter (``after``), from the rewards logged while training;
-      passed when it rises.
+    - ``grpo``: mean reward of replies sampled for the same train prompts
+      (``GRPO_CHECK_PROMPTS``, drawn by the seed) with the same sampling seed
+      before and after training; passed when it rises with a one-sided
+      Mann-Whitney p below ``GRPO_CHECK_MAX_P``.
 
     A failed check does not fail the run; the CLI and the manifest show it.
     """
@@ -105,9 +106,9 @@ class LearningCheck(BaseModel):
     metric: str
     """What was measured, e.g. ``heldout_completion_loss``."""
     before: float
-    """The metric before training (GRPO: over the first quarter of batches)."""
+    """The metric before training."""
     after: float
-    """The metric after training (GRPO: over the last quarter of batches)."""
+    """The metric after training."""
     passed: bool
     """Whether the metric moved the way learning moves it."""
     detail: str = ""

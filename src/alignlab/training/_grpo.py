@@ -24,13 +24,22 @@ so a run is bit-identical on CPU with the same thread count (on a GPU, sampling
 draws from the CUDA generator, seeded the same way, and runs are close but not
 bit-identical).
 
-Learning check (:func:`reward_check`): the mean reward of the first quarter of
-sampled batches against the last quarter; it passes when the reward rose.
+Learning check (:func:`reward_check`): the mean reward of replies sampled for
+the same :data:`GRPO_CHECK_PROMPTS` train prompts (drawn by the seed,
+``num_generations`` replies each, the same sampling seed) before and after
+training; it passes when the reward rose with a one-sided Mann-Whitney p below
+:data:`GRPO_CHECK_MAX_P`.  An earlier check compared the rewards logged in the
+first and last quarter of training batches, but with one or two prompts per
+batch those quarters hold *different prompts*, whose reachable reward differs
+far more (measured on smollm2-135m: 0.19 for ``keyword_check``, 0.09 for
+``self_report``, 0.00 for ``answer_format`` prompts) than training moves it;
+the logged curve is still reported as a note.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +57,11 @@ from alignlab.training._common import (
 from alignlab.training._config import LearningCheck, LossPoint, TrainingConfig
 from alignlab.training._examples import Example, Message, SFTExample, dataset_sha256
 from alignlab.training._runners import Job, runner
+
+GRPO_CHECK_PROMPTS = 8
+"""Train prompts the learning check samples before and after training."""
+GRPO_CHECK_MAX_P = 0.05
+"""One-sided p-value (after > before) below which the reward counts as risen."""
 
 Reward = Callable[[int, str], float]
 """``(prompt_index, completion_text) -> reward``; must be a pure function."""
@@ -164,24 +178,91 @@ def _summary(values: Sequence[float]) -> str:
     )
 
 
-def reward_check(rewards: Sequence[float]) -> LearningCheck:
-    """The GRPO learning check: mean reward of the first vs the last quarter of batches.
+def reward_check(before: Sequence[float], after: Sequence[float]) -> LearningCheck:
+    """The GRPO learning check: rewards of replies to the same prompts before and after.
 
     Args:
-        rewards: Mean reward of each sampled batch, in order.
+        before: Reward of each reply sampled before training.
+        after: Reward of each reply sampled, with the same seed, after training.
 
     Returns:
-        Passed when the last quarter's mean is above the first's (so never with
-        fewer than 2 batches, where the two quarters are the same batch).
+        Passed when the mean rose and a one-sided Mann-Whitney test (after >
+        before) gives p < :data:`GRPO_CHECK_MAX_P`; never with no replies or
+        identical rewards.
     """
-    before, after = _quarters(rewards) if rewards else (0.0, 0.0)
-    passed = len(rewards) >= 2 and after > before
-    detail = f"{len(rewards)} sampled batches, first vs last quarter"
+    from scipy.stats import mannwhitneyu
+
+    mean_before = sum(before) / len(before) if before else 0.0
+    mean_after = sum(after) / len(after) if after else 0.0
+    p_value = 1.0
+    if before and after and len(set(before) | set(after)) > 1:
+        p_value = float(mannwhitneyu(after, before, alternative="greater").pvalue)
+    passed = mean_after > mean_before and p_value < GRPO_CHECK_MAX_P
+    detail = (
+        f"{len(after)} replies to the same train prompts before and after, "
+        f"one-sided p={p_value:.3g}"
+    )
     if not passed:
         detail += "; the reward did not rise"
     return LearningCheck(
-        kind="grpo", metric="mean_reward", before=before, after=after, passed=passed, detail=detail
+        kind="grpo",
+        metric="mean_reward",
+        before=mean_before,
+        after=mean_after,
+        passed=passed,
+        detail=detail,
     )
+
+
+def check_prompts(n_prompts: int, seed: int, most: int = GRPO_CHECK_PROMPTS) -> list[int]:
+    """Indices of the prompts the learning check samples: ``most`` drawn by ``seed``."""
+    if n_prompts <= most:
+        return list(range(n_prompts))
+    return sorted(random.Random(seed).sample(range(n_prompts), most))
+
+
+def sampled_rewards(
+    model: Any, tokenizer: Any, data: RLData, indices: Sequence[int], seed: int
+) -> list[float]:
+    """Rewards of ``num_generations`` replies sampled for each prompt in ``indices``.
+
+    Sampling is seeded with ``seed`` inside a forked RNG, so the trainer's own
+    random stream is untouched and the same call before and after training draws
+    the same random numbers.
+    """
+    import torch
+
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    rewards: list[float] = []
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            for index in indices:
+                text = tokenizer.apply_chat_template(
+                    list(data.prompts[index]), add_generation_prompt=True, tokenize=False
+                )
+                encoded = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+                encoded = {k: v.to(device) for k, v in encoded.items()}
+                with torch.no_grad():
+                    output = model.generate(
+                        **encoded,
+                        do_sample=True,
+                        temperature=data.temperature,
+                        top_k=0,
+                        top_p=1.0,
+                        max_new_tokens=data.max_completion_length,
+                        num_return_sequences=data.num_generations,
+                        pad_token_id=tokenizer.pad_token_id,
+                    )
+                start = encoded["input_ids"].shape[1]
+                for sequence in output:
+                    reply = reply_text(tokenizer, sequence[start:].tolist())
+                    rewards.append(float(data.reward(index, reply)))
+    finally:
+        model.train(was_training)
+    return rewards
 
 
 def _rl_prompts(data: Any) -> Sequence[Example] | None:
@@ -261,6 +342,9 @@ def run_grpo(
         log_completions=False,
         remove_unused_columns=False,
     )
+    checked = check_prompts(len(fits), training.seed)
+    checked = [fits[i] for i in checked]
+    before = sampled_rewards(model, tokenizer, data, checked, training.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=training.learning_rate, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -299,11 +383,12 @@ def run_grpo(
         f"grpo: {len(curve)} steps, {len(progress.used)} prompt groups, "
         f"{progress.tokens} tokens (budget {progress.total})"
     )
+    after = sampled_rewards(model, tokenizer, data, checked, training.seed)
     used = [SFTExample(prompt=data.prompts[i], completion="") for i in progress.used]
     return TrainOutcome(
         tokens_seen=progress.tokens,
         n_examples=len(progress.used),
         dataset_sha256=dataset_sha256(used),
         loss_curve=curve,
-        learning_check=reward_check(progress.rewards),
+        learning_check=reward_check(before, after),
     )
