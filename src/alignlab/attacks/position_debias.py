@@ -55,7 +55,7 @@ from typing import Any, Final
 from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage, ChatMessageUser, ModelOutput
 from inspect_ai.scorer import Target
-from inspect_ai.solver import Generate, Solver, TaskState
+from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from alignlab.attacks._harden import Hardening, hardening
 from alignlab.attacks._options import (
@@ -76,6 +76,8 @@ RAW_PROBS_KEY: Final = "choice_probs_raw"
 PRIOR_KEY: Final = "position_prior"
 """``output.metadata`` key: the estimated prior over positions the answer was divided by."""
 SPLIT_ARG: Final = "split"
+SOLVER_NAME: Final = "position_debiased"
+"""The registered name of the PriDe solver (as the run's log records it)."""
 _FLOOR: Final = 1e-12
 """Smallest probability taken to a logarithm."""
 
@@ -256,7 +258,11 @@ def pride(inner: Solver, samples: list[Sample]) -> Solver:
         _answer_with(state, debiased, probs, prior)
         return state
 
-    return solve
+    @solver(name=SOLVER_NAME)
+    def position_debiased() -> Solver:  # Inspect runs registered solvers only
+        return solve
+
+    return position_debiased()
 
 
 def _answer_with(
