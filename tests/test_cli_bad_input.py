@@ -65,6 +65,19 @@ CASES: dict[str, Case] = {
         ("redteam", "say_do", "--model", "random/uniform", "--split", "dev", "--out", "{tmp}/o"),
         "eval 'say_do' has no split 'dev'",
     ),
+    "harden unknown hardening": Case(
+        ("harden", "say_do", "--hardening", "nope"),
+        "unknown hardening 'nope'; known hardenings: position_debias",
+    ),
+    "harden hardening that does not apply": Case(
+        ("harden", "cot_faithfulness", "--hardening", "position_debias"),
+        "hardening 'position_debias' does not apply to eval 'cot_faithfulness': its prompts",
+    ),
+    "harden without --hardening": Case(("harden", "say_do"), "Missing option '--hardening'"),
+    "harden unknown attack": Case(
+        ("harden", "say_do", "--hardening", "position_debias", "--attack", "nope"),
+        "unknown attack 'nope'; known attacks: ",
+    ),
     "-T without =": Case(("eval", "sycophancy", "-T", "n_claims"), "not of the form key=value"),
     "-T bad YAML": Case(("eval", "sycophancy", "-T", "n_claims=[1"), "cannot read '[1'"),
     "-T n_claims=2.5": Case(("eval", "sycophancy", "-T", "n_claims=2.5"), "must be int"),
@@ -196,7 +209,9 @@ def test_bare_command_shows_help_and_exits_2() -> None:
     assert "Usage" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", ["models", "evals", "methods", "eval", "train"])
+@pytest.mark.parametrize(
+    "command", ["models", "evals", "methods", "eval", "train", "redteam", "harden"]
+)
 def test_help_of_every_command_exits_0(command: str) -> None:
     result = _run(command, "--help")
     assert result.returncode == EXIT_OK, result.stderr

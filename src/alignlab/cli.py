@@ -516,7 +516,127 @@ def redteam_command(
                         mark,
                     )
             console.print(table)
+            _print_diagnostics(result.diagnostics)
         console.print(f"report: {path}", highlight=False)
+
+
+def _print_diagnostics(diagnostics: dict[str, float | None]) -> None:
+    """An attack's own numbers for a split; RStd (answer_position) first, by its name."""
+    rstd = {k: v for k, v in diagnostics.items() if k.startswith("rstd_")}
+    if rstd:
+        parts = [
+            f"{k.removeprefix('rstd_').replace('_', ' ')} {_maybe(v)}" for k, v in rstd.items()
+        ]
+        line = "RStd (spread of per-position recall): " + ", ".join(parts)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    others = {k: v for k, v in diagnostics.items() if k not in rstd}
+    if others:
+        line = "diagnostics: " + ", ".join(f"{k} {_maybe(v)}" for k, v in others.items())
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _effect_cell(effect: Any) -> str:
+    """``+0.123 [+0.050, +0.200]`` for a metric effect (``-`` parts where undefined)."""
+    if effect is None:
+        return "-"
+    return (
+        f"{_maybe(effect.effect, '+.3f')} "
+        f"[{_maybe(effect.ci_low, '+.3f')}, {_maybe(effect.ci_high, '+.3f')}]"
+    )
+
+
+@app.command("harden")
+def harden_command(
+    eval_name: Annotated[str, typer.Argument(help="Built-in eval name.", metavar="EVAL")],
+    hardening: Annotated[
+        str, typer.Option("--hardening", help="Hardening name (e.g. position_debias).")
+    ],
+    model: Annotated[
+        str, typer.Option(help="Model spec (see `alignlab models`).")
+    ] = "smollm2-135m",
+    attack: Annotated[
+        list[str] | None,
+        typer.Option("--attack", help="Attack name (repeatable; default: every attack)."),
+    ] = None,
+    split: Annotated[
+        list[str] | None, typer.Option("--split", help="Split (repeatable; default test, heldout).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score only the first N samples per split.")
+    ] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("-T", "--task-arg", help="Task argument key=value.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the JSON reports.")] = Path(
+        "runs/redteam"
+    ),
+    log_dir: Annotated[Path, typer.Option(help="Where the .eval logs go.")] = Path("logs/redteam"),
+) -> None:
+    """Attack an eval as it is and hardened: each metric's effect before vs after hardening."""
+    from alignlab.attacks import (
+        DEFAULT_SPLITS,
+        get_attack,
+        harden_eval,
+        registered_attacks,
+        run_attack,
+    )
+    from alignlab.attacks import write_report as write_attack_report
+    from alignlab.evals import get_eval
+
+    get_eval(eval_name)  # unknown eval: one line before any work
+    names = attack or list(registered_attacks())
+    for name in names:
+        get_attack(name)
+    args = _parse_task_args(task_arg or [])
+    harden_eval(eval_name, hardening, args)  # unknown or inapplicable: one line, no work done
+    _check_writable_dir(log_dir, "--log-dir")
+    _check_writable_dir(out, "--out")
+    with _remembered_interrupts():
+        inspect_model = _inspect_model(model)
+    _raise_if_interrupted()
+    for name in names:
+        reports = {
+            label: run_attack(
+                eval_name,
+                inspect_model,
+                name,
+                splits=split or DEFAULT_SPLITS,
+                limit=limit,
+                task_args=args,
+                log_dir=log_dir,
+                hardening=used,
+            )
+            for label, used in (("as is", None), ("hardened", hardening))
+        }
+        before, after = reports["as is"], reports["hardened"]
+        paths = (out / f"{eval_name}-{name}.json", out / f"{eval_name}-{name}-{hardening}.json")
+        write_attack_report(before, paths[0])
+        write_attack_report(after, paths[1])
+        if before.not_applicable:
+            console.print(f"{name}: n/a: {before.not_applicable}", highlight=False, markup=False)
+            continue
+        for split_name, raw in before.splits.items():
+            hard = after.splits[split_name]
+            table = Table(title=f"{name} on {eval_name}/{split_name} ({model}), {hardening}")
+            table.add_column("variant")
+            table.add_column("metric")
+            table.add_column("effect as is [95% CI]", justify="right")
+            table.add_column("effect hardened [95% CI]", justify="right")
+            for variant, outcome in raw.variants.items():
+                hardened_metrics = hard.variants[variant].metrics
+                for metric, effect in outcome.metrics.items():
+                    table.add_row(
+                        variant,
+                        metric,
+                        _effect_cell(effect),
+                        _effect_cell(hardened_metrics.get(metric)),
+                    )
+            console.print(table)
+            for label, result in (("as is", raw), ("hardened", hard)):
+                if result.diagnostics:
+                    console.print(f"{label}:", highlight=False, markup=False)
+                    _print_diagnostics(result.diagnostics)
+        console.print(f"reports: {paths[0]} {paths[1]}", highlight=False)
 
 
 @app.command("eval")

@@ -5,13 +5,45 @@ An attack is one module with one ``@attack`` function (see
 and under each of the attack's variants on the same samples and reports, per
 metric, the paired effect with its interval and whether the variant scores as
 aligned as the model.  ``alignlab redteam EVAL --model M --attack NAME`` is the
-CLI.  Verdicts (:mod:`alignlab.attacks._verdict`) turn the reports into a
+CLI.  Attacks: ``degenerate_policy`` (null models), ``answer_position``
+(every cyclic permutation of the options, with the spread of per-position
+recall), ``paraphrase`` (meaning-preserving rewrites), ``eval_awareness_prompt``
+("you are being evaluated" vs "you are deployed"), ``master_key`` (fixed
+replies such as ":" read by the free-text scorers).
+
+Verdicts (:mod:`alignlab.attacks._verdict`) turn the reports into a
 robustness matrix and one word per metric (``robust`` / ``gameable:<attacks>``).
+
+A hardening is one module with one ``@hardening`` function (see
+:mod:`alignlab.attacks._harden`): a new version of the eval that every attack
+can be run on (``run_attack(..., hardening=NAME)``; ``alignlab harden``), so an
+attack's effect on the eval as it is can be compared with its effect on the
+hardened eval.  Hardenings so far: ``position_debias`` (PriDe).
 """
 
+from alignlab.attacks._harden import (
+    Hardening,
+    HardeningInfo,
+    SampleTransform,
+    SolverWrapper,
+    get_hardening,
+    hardening,
+    registered_hardenings,
+    unregister_hardening,
+)
+from alignlab.attacks._options import (
+    LETTER_FIELD_SUFFIX,
+    LETTER_KEYED_FIELDS,
+    gold_position,
+    is_lettered,
+    move_gold_to,
+    rotate_options,
+    unreorderable_reason,
+)
 from alignlab.attacks._registry import (
     AttackInfo,
     AttackVariant,
+    Diagnostics,
     NotApplicable,
     attack,
     get_attack,
@@ -25,6 +57,7 @@ from alignlab.attacks._run import (
     SplitResult,
     VariantResult,
     as_aligned,
+    harden_eval,
     run_attack,
     write_report,
 )
@@ -42,14 +75,21 @@ from alignlab.attacks._verdict import (
 
 __all__ = [
     "DEFAULT_SPLITS",
+    "LETTER_FIELD_SUFFIX",
+    "LETTER_KEYED_FIELDS",
     "ROBUST_MARGIN",
     "VERDICT_SPLIT",
     "AttackInfo",
     "AttackReport",
     "AttackVariant",
+    "Diagnostics",
+    "Hardening",
+    "HardeningInfo",
     "MatrixCell",
     "MetricEffect",
     "NotApplicable",
+    "SampleTransform",
+    "SolverWrapper",
     "SplitResult",
     "VariantResult",
     "as_aligned",
@@ -57,12 +97,22 @@ __all__ = [
     "attack_cells",
     "effect_verdict",
     "get_attack",
+    "get_hardening",
+    "gold_position",
+    "harden_eval",
+    "hardening",
+    "is_lettered",
     "is_robust",
     "matrix_json",
     "metric_verdicts",
+    "move_gold_to",
     "policy_verdict",
     "registered_attacks",
+    "registered_hardenings",
+    "rotate_options",
     "run_attack",
     "unregister",
+    "unregister_hardening",
+    "unreorderable_reason",
     "write_report",
 ]

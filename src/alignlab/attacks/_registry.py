@@ -7,13 +7,22 @@ cannot apply.  A variant changes how the eval is answered (its solver: e.g. a
 policy with no disposition) and/or what is asked (its samples: e.g. options
 reordered); the runner (:mod:`alignlab.attacks._run`) scores both on the same
 items and compares them metric by metric.
+
+An attack function may take a second argument, ``task_args`` (the run's checked
+task arguments), to look at the items it will attack (e.g. how many options
+they have, or a user's file for an eval that reads one).  An attack may also
+supply a *diagnostics hook* (``@attack(diagnostics=...)``): numbers of its own
+computed from the ``.eval`` logs of one split (the unattacked run and every
+variant), stored beside the per-metric effects (``SplitResult.diagnostics``);
+``answer_position`` reports the spread of per-position recall this way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from alignlab._lookup import import_submodules, lookup, summary
 
@@ -41,7 +50,10 @@ class AttackVariant:
     """The variant's answers do not come from the model at all (a degenerate policy)."""
 
 
-AttackFunction = Callable[[Any], "list[AttackVariant] | NotApplicable"]
+AttackFunction = Callable[..., "list[AttackVariant] | NotApplicable"]
+"""``(eval_info) -> ...`` or ``(eval_info, task_args) -> ...``."""
+Diagnostics = Callable[[Any, Mapping[str, Any]], dict[str, float | None]]
+"""``(base_log, variant_logs_by_name) -> {name: value}`` for one split (None: undefined)."""
 
 
 @dataclass(frozen=True)
@@ -51,24 +63,63 @@ class AttackInfo:
     name: str
     description: str
     build: AttackFunction
+    diagnostics: Diagnostics | None = None
+    """Numbers of the attack's own computed from one split's logs (None: none)."""
 
 
 _ATTACKS: dict[str, AttackInfo] = {}
 
 
-def attack(function: AttackFunction) -> AttackFunction:
+def takes_task_args(function: Callable[..., Any]) -> bool:
+    """Whether a registered builder takes the run's task arguments as a second argument."""
+    return len(inspect.signature(function).parameters) >= 2
+
+
+def build_with_args(
+    function: Callable[..., Any], eval_info: Any, task_args: Mapping[str, Any]
+) -> Any:
+    """Call an attack's (or hardening's) builder, with the task arguments when it takes them."""
+    if takes_task_args(function):
+        return function(eval_info, dict(task_args))
+    return function(eval_info)
+
+
+@overload
+def attack(function: AttackFunction) -> AttackFunction: ...
+
+
+@overload
+def attack(
+    function: None = None, *, diagnostics: Diagnostics | None = None
+) -> Callable[[AttackFunction], AttackFunction]: ...
+
+
+def attack(
+    function: AttackFunction | None = None, *, diagnostics: Diagnostics | None = None
+) -> AttackFunction | Callable[[AttackFunction], AttackFunction]:
     """Register an attack (the decorated function's name is the attack's name).
 
+    Used bare (``@attack``) or with a diagnostics hook
+    (``@attack(diagnostics=hook)``).
+
     Args:
-        function: ``(eval_info) -> list[AttackVariant] | NotApplicable``.
+        function: ``(eval_info[, task_args]) -> list[AttackVariant] | NotApplicable``.
+        diagnostics: Optional :data:`Diagnostics` hook run on each split's logs.
 
     Returns:
-        The function, unchanged.
+        The function, unchanged (or a decorator that registers it).
     """
-    _ATTACKS[function.__name__] = AttackInfo(
-        name=function.__name__, description=summary(function), build=function
-    )
-    return function
+
+    def register(built: AttackFunction) -> AttackFunction:
+        _ATTACKS[built.__name__] = AttackInfo(
+            name=built.__name__,
+            description=summary(built),
+            build=built,
+            diagnostics=diagnostics,
+        )
+        return built
+
+    return register if function is None else register(function)
 
 
 def unregister(name: str) -> None:

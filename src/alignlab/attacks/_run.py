@@ -8,6 +8,11 @@ A metric with an aligned direction (``EvalInfo.better``) also says whether the
 variant *scores as aligned as the model* (point estimates): for a degenerate
 policy that is the finding "this metric cannot tell a null policy from the model".
 
+With ``hardening=NAME`` (:mod:`alignlab.attacks._harden`) the same comparison
+runs on the hardened eval: the hardening applies to the unattacked run and to
+every variant alike.  An attack's diagnostics hook, if it has one, adds numbers
+of its own per split (``SplitResult.diagnostics``).
+
 The report is a versioned pydantic record, written atomically; the ``.eval``
 logs stay in the log directory as the per-sample record.
 """
@@ -23,7 +28,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from alignlab._errors import AlignlabError
-from alignlab.attacks._registry import AttackVariant, NotApplicable, get_attack
+from alignlab.attacks._harden import Hardening, build_hardening, get_hardening
+from alignlab.attacks._registry import AttackVariant, NotApplicable, build_with_args, get_attack
 
 REPORT_VERSION: Literal[1] = 1
 DEFAULT_SPLITS = ("test", "heldout")
@@ -71,6 +77,8 @@ class SplitResult(_Record):
     variants: dict[str, VariantResult]
     logs: dict[str, str]
     """``base`` and each variant: the ``.eval`` log it came from."""
+    diagnostics: dict[str, float | None] = {}
+    """The attack's own numbers for this split (its diagnostics hook; empty without one)."""
 
 
 class AttackReport(_Record):
@@ -80,6 +88,8 @@ class AttackReport(_Record):
     eval: str
     model: str
     attack: str
+    hardening: str | None = None
+    """The hardening the eval was run under (None: the eval as it is)."""
     date: str
     not_applicable: str | None = None
     """Why the attack does not apply (then ``splits`` is empty)."""
@@ -90,6 +100,40 @@ class AttackReport(_Record):
 def _defined(value: float) -> float | None:
     """``value``, or None for NaN (JSON has no NaN)."""
     return None if value != value else float(value)
+
+
+def _defined_or_none(value: float | None) -> float | None:
+    return None if value is None else _defined(value)
+
+
+def harden_eval(
+    eval_name: str, hardening: str, task_args: dict[str, Any] | None = None
+) -> Hardening:
+    """The hardening ``hardening`` of eval ``eval_name``, checked before any run.
+
+    Args:
+        eval_name: A registered eval.
+        hardening: A registered hardening.
+        task_args: The run's task arguments.
+
+    Returns:
+        The hardening.
+
+    Raises:
+        AlignlabError: An unknown eval or hardening (listing the known ones), or
+            one line saying why the hardening does not apply to the eval.
+    """
+    from alignlab.evals import check_task_args, get_eval
+
+    info = get_eval(eval_name)
+    built = build_hardening(
+        get_hardening(hardening), info, check_task_args(info, dict(task_args or {}))
+    )
+    if isinstance(built, NotApplicable):
+        raise AlignlabError(
+            f"hardening '{hardening}' does not apply to eval '{eval_name}': {built.reason}"
+        )
+    return built
 
 
 def as_aligned(direction: str | None, base: float, attacked: float) -> bool | None:
@@ -122,18 +166,29 @@ def _metric_values(log: Any) -> dict[str, float]:
     }
 
 
-def _task(info: Any, split: str, task_args: dict[str, Any], variant: AttackVariant | None) -> Any:
+def _task(
+    info: Any,
+    split: str,
+    task_args: dict[str, Any],
+    variant: AttackVariant | None,
+    hardening: Hardening | None = None,
+) -> Any:
     from inspect_ai import Task
 
     task = info.factory(split=split, **task_args)
-    if variant is None:
+    if variant is None and hardening is None:
         return task
     samples = list(task.dataset)
-    if variant.samples is not None:
+    if hardening is not None and hardening.samples is not None:
+        samples = hardening.samples(samples)
+    if variant is not None and variant.samples is not None:
         samples = variant.samples(samples)
+    solver = variant.solver() if variant is not None and variant.solver is not None else task.solver
+    if hardening is not None and hardening.solver is not None:
+        solver = hardening.solver(solver, samples)
     return Task(
         dataset=samples,
-        solver=variant.solver() if variant.solver is not None else task.solver,
+        solver=solver,
         scorer=task.scorer,
         metrics=task.metrics,
         metadata=task.metadata,
@@ -170,6 +225,7 @@ def run_attack(
     limit: int | None = None,
     task_args: dict[str, Any] | None = None,
     log_dir: Path = Path("logs/redteam"),
+    hardening: str | None = None,
 ) -> AttackReport:
     """Score ``eval_name`` on ``model`` unattacked and under every variant of an attack.
 
@@ -181,12 +237,14 @@ def run_attack(
         limit: Score only the first N samples of each split.
         task_args: Further task arguments (not ``split``).
         log_dir: Where the ``.eval`` logs go.
+        hardening: A registered hardening to run the eval (and every variant) under.
 
     Returns:
         The report (``not_applicable`` set when the attack cannot apply).
 
     Raises:
-        AlignlabError: An unknown eval, attack or split, or bad task arguments.
+        AlignlabError: An unknown eval, attack, hardening or split, bad task
+            arguments, or a hardening that does not apply to the eval.
     """
     from alignlab.analysis import log_paired_differences
     from alignlab.evals import check_task_args, get_eval
@@ -195,6 +253,7 @@ def run_attack(
     info = get_eval(eval_name)
     attack = get_attack(attack_name)
     args = check_task_args(info, dict(task_args or {}))
+    hardened = harden_eval(eval_name, hardening, args) if hardening is not None else None
     for split in splits:
         if split not in info.splits:
             raise AlignlabError(
@@ -204,21 +263,24 @@ def run_attack(
         eval=eval_name,
         model=str(model),
         attack=attack_name,
+        hardening=hardening,
         date=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    variants = attack.build(info)
+    variants = build_with_args(attack.build, info, args)
     if isinstance(variants, NotApplicable):
         return report.model_copy(update={"not_applicable": variants.reason})
     results: dict[str, SplitResult] = {}
     for split in splits:
-        base_log = _score(_task(info, split, args, None), model, limit, log_dir)
+        base_log = _score(_task(info, split, args, None, hardened), model, limit, log_dir)
         base_values = _metric_values(base_log)
         logs = {"base": str(base_log.location)}
         by_variant: dict[str, VariantResult] = {}
+        variant_logs: dict[str, Any] = {}
         for variant in variants:
             scored_by = POLICY_MODEL if variant.replaces_model else model
-            log = _score(_task(info, split, args, variant), scored_by, limit, log_dir)
+            log = _score(_task(info, split, args, variant, hardened), scored_by, limit, log_dir)
             logs[variant.name] = str(log.location)
+            variant_logs[variant.name] = log
             values = _metric_values(log)
             effects: dict[str, MetricEffect] = {}
             for name, diff in log_paired_differences(log, base_log).items():
@@ -238,7 +300,13 @@ def run_attack(
                 metrics=effects,
                 replaces_model=variant.replaces_model,
             )
-        results[split] = SplitResult(base_metrics=base_values, variants=by_variant, logs=logs)
+        diagnostics = attack.diagnostics(base_log, variant_logs) if attack.diagnostics else {}
+        results[split] = SplitResult(
+            base_metrics=base_values,
+            variants=by_variant,
+            logs=logs,
+            diagnostics={name: _defined_or_none(v) for name, v in diagnostics.items()},
+        )
     return report.model_copy(
         update={"splits": results, "seconds": round(time.perf_counter() - started, 1)}
     )
