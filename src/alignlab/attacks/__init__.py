@@ -12,7 +12,9 @@ recall), ``paraphrase`` (meaning-preserving rewrites), ``eval_awareness_prompt``
 replies such as ":" read by the free-text scorers).
 
 Verdicts (:mod:`alignlab.attacks._verdict`) turn the reports into a
-robustness matrix and one word per metric (``robust`` / ``gameable:<attacks>``).
+robustness matrix and one word per metric (``robust`` / ``gameable:<attacks>``);
+a benchmark writes them as a :class:`RobustnessFile` (:func:`read_robustness`),
+which an experiment spec names to rank methods on robust metrics only.
 
 A hardening is one module with one ``@hardening`` function (see
 :mod:`alignlab.attacks._harden`): a new version of the eval that every attack
@@ -50,6 +52,13 @@ from alignlab.attacks._registry import (
     registered_attacks,
     unregister,
 )
+from alignlab.attacks._robustness_file import (
+    ROBUSTNESS_FILE_VERSION,
+    MatrixRow,
+    RobustnessFile,
+    parse_robustness,
+    read_robustness,
+)
 from alignlab.attacks._run import (
     DEFAULT_SPLITS,
     AttackReport,
@@ -77,6 +86,7 @@ __all__ = [
     "DEFAULT_SPLITS",
     "LETTER_FIELD_SUFFIX",
     "LETTER_KEYED_FIELDS",
+    "ROBUSTNESS_FILE_VERSION",
     "ROBUST_MARGIN",
     "VERDICT_SPLIT",
     "AttackInfo",
@@ -86,8 +96,10 @@ __all__ = [
     "Hardening",
     "HardeningInfo",
     "MatrixCell",
+    "MatrixRow",
     "MetricEffect",
     "NotApplicable",
+    "RobustnessFile",
     "SampleTransform",
     "SolverWrapper",
     "SplitResult",
@@ -106,7 +118,9 @@ __all__ = [
     "matrix_json",
     "metric_verdicts",
     "move_gold_to",
+    "parse_robustness",
     "policy_verdict",
+    "read_robustness",
     "registered_attacks",
     "registered_hardenings",
     "rotate_options",
