@@ -11,7 +11,9 @@ independent intervals.  An experiment's family of comparisons is corrected for
 multiple testing (:func:`adjust_p_values`, Benjamini-Hochberg by default),
 seed-to-seed spread is summarised beside the sampling interval
 (:func:`seed_spread`), and :func:`feature_effects` describes which method
-features go with better scores.  Registered predictions are resolved against
+features go with better scores, and :func:`rank_methods` ranks method variants
+by their aligned differences from a reference (on robust metrics only, given
+robustness verdicts).  Registered predictions are resolved against
 measured intervals and scored (:func:`score_forecasts`: log, Brier, baseline
 and peer scores, calibration, theory and author rankings).
 """
@@ -53,6 +55,17 @@ from alignlab.analysis._paired import (
     paired_metric_difference,
 )
 from alignlab.analysis._patterns import FEATURE_EFFECT_COLUMNS, feature_effects
+from alignlab.analysis._ranking import (
+    COMPARISON_COLUMNS,
+    METRIC_COLUMNS,
+    PREFERRED_SPLIT,
+    RANK_ON,
+    RANKING_ALPHA,
+    RANKING_COLUMNS,
+    MethodRanking,
+    RankOn,
+    rank_methods,
+)
 from alignlab.analysis._seeds import SeedSpread, seed_spread
 from alignlab.analysis._stats import (
     Estimate,
@@ -63,19 +76,27 @@ from alignlab.analysis._stats import (
 )
 
 __all__ = [
+    "COMPARISON_COLUMNS",
     "CORRECTIONS",
     "CROWD",
     "DEFAULT_CORRECTION",
     "FEATURE_EFFECT_COLUMNS",
     "MAX_UNDEFINED_SHARE",
+    "METRIC_COLUMNS",
+    "PREFERRED_SPLIT",
+    "RANKING_ALPHA",
+    "RANKING_COLUMNS",
+    "RANK_ON",
     "SPREAD_METRICS",
     "Correction",
     "Estimate",
     "Forecast",
     "ForecastScores",
     "McNemarResult",
+    "MethodRanking",
     "Outcome",
     "PairedDifference",
+    "RankOn",
     "SeedSpread",
     "adjust_p_values",
     "answering_modes",
@@ -95,6 +116,7 @@ __all__ = [
     "metric_ci",
     "paired_bootstrap_diff",
     "paired_metric_difference",
+    "rank_methods",
     "resolve_interval",
     "resolve_threshold",
     "sample_scores",
