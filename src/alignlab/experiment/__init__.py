@@ -5,7 +5,9 @@ into content-addressed cells (:func:`make_plan`), runs what the results store
 does not already have (:func:`run_session`) and writes a report; a rerun
 after any crash resumes where it stopped.  Predictions about the results are
 registered in the run's hash-chained ledger before the cells run, then resolved
-and scored (:func:`register`, :func:`score_run`).  See ``docs/experiments.md``.
+and scored (:func:`register`, :func:`score_run`).  A spec may name a robustness
+file (``robustness:``) whose verdicts the report shows, and rank methods on
+robust metrics only (``rank_on: robust``; :class:`RankingSettings`).  See ``docs/experiments.md``.
 """
 
 from alignlab.experiment._execute import REPORT_FILE, RUN_ID_FILE, SPEC_FILE, RunSummary, execute
@@ -28,6 +30,12 @@ from alignlab.experiment._ledger import (
 )
 from alignlab.experiment._plan import EvalCell, Plan, TrainCell, make_plan
 from alignlab.experiment._progress import ProgressView
+from alignlab.experiment._ranking import (
+    RANKING_FILE,
+    RankingSettings,
+    read_ranking_settings,
+    store_ranking_settings,
+)
 from alignlab.experiment._ray import execute_ray
 from alignlab.experiment._records import (
     CELL_STATES,
@@ -44,6 +52,7 @@ from alignlab.experiment._session import (
     STORE_FILE,
     Session,
     cached_keys,
+    method_ranking,
     open_session,
     report_run,
     run_session,
@@ -53,6 +62,7 @@ from alignlab.experiment._spec import (
     ExperimentSpec,
     LoadedSpec,
     Profile,
+    RankOn,
     Variant,
     load_spec,
     load_spec_text,
@@ -66,6 +76,7 @@ __all__ = [
     "LEDGER_FILE",
     "PREDICTION_TYPES",
     "PROFILES",
+    "RANKING_FILE",
     "RECORD_VERSION",
     "REPORT_FILE",
     "RUN_ID_FILE",
@@ -86,6 +97,8 @@ __all__ = [
     "Prediction",
     "Profile",
     "ProgressView",
+    "RankOn",
+    "RankingSettings",
     "RunRecord",
     "RunSummary",
     "Session",
@@ -105,13 +118,16 @@ __all__ = [
     "load_spec",
     "load_spec_text",
     "make_plan",
+    "method_ranking",
     "open_session",
     "open_store",
     "read_ledger",
+    "read_ranking_settings",
     "register",
     "report_run",
     "run_session",
     "score_ledger",
     "score_run",
+    "store_ranking_settings",
     "verify_ledger",
 ]

@@ -25,7 +25,7 @@ from alignlab.experiment._keys import (
     eval_data_hashes,
 )
 from alignlab.experiment._records import CellRecord
-from alignlab.experiment._spec import LoadedSpec, Variant
+from alignlab.experiment._spec import REPORT_SETTINGS, LoadedSpec, Variant
 
 ADAPTERS_DIR = "adapters"
 """Run-directory subfolder holding one adapter directory per train cell."""
@@ -126,11 +126,13 @@ def run_id_of(loaded: LoadedSpec) -> str:
     """The run id of a spec: SHA-256 of its validated form (formatting and comments don't count).
 
     The ledger sections (assumptions, theories, predictions) are left out: adding a
-    prediction to a spec does not make it another experiment.
+    prediction to a spec does not make it another experiment.  So are the report's
+    settings (``robustness``, ``rank_on``): they change how results are ranked,
+    not the results.
     """
     from alignlab.experiment._ledger import LEDGER_SECTIONS
 
-    document = loaded.spec.model_dump(mode="json", exclude=set(LEDGER_SECTIONS))
+    document = loaded.spec.model_dump(mode="json", exclude=set(LEDGER_SECTIONS | REPORT_SETTINGS))
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 

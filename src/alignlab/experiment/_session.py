@@ -22,12 +22,20 @@ from alignlab.experiment._execute import (
     prepare_run_dir,
 )
 from alignlab.experiment._plan import Plan, make_plan
+from alignlab.experiment._ranking import (
+    RANKING_FILE,
+    RankingSettings,
+    read_ranking_settings,
+    store_ranking_settings,
+)
 from alignlab.experiment._records import ComparisonRecord
 from alignlab.experiment._spec import load_spec
 from alignlab.experiment._store import Store, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from alignlab.analysis import MethodRanking
 
 DEFAULT_RUNS_DIR: Final = Path("runs")
 """Where a spec without ``out`` runs: ``runs/<name>``."""
@@ -119,6 +127,7 @@ def run_session(
         session.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(session.run_dir):
             prepare_run_dir(session.run_dir, session.plan)
+            store_ranking_settings(session.run_dir, session.plan.loaded)
             register_spec_predictions(store, session)
             if executor == "ray":
                 from alignlab.experiment._ray import execute_ray
@@ -136,8 +145,9 @@ def run_session(
 def _fresh_report(store: Store, session: Session) -> Path:
     """``report.html``, rebuilt only when its inputs changed (see ``DerivedStamp``).
 
-    The report reads the store and the ledger: the comparisons' inputs and the
-    ledger file's hash fingerprint it.  ``alignlab report`` always rebuilds.
+    The report reads the store, the ledger and the stored ranking settings: the
+    comparisons' inputs and the hashes of the ledger and ranking files fingerprint
+    it.  ``alignlab report`` always rebuilds.
     """
     import hashlib
 
@@ -151,9 +161,11 @@ def _fresh_report(store: Store, session: Session) -> Path:
     from alignlab.files import sha256_file
 
     ledger = session.run_dir / LEDGER_FILE
+    ranking = session.run_dir / RANKING_FILE
     parts = [
         comparison_inputs(store, session.plan),
         sha256_file(ledger) if ledger.is_file() else "no ledger",
+        sha256_file(ranking) if ranking.is_file() else "no ranking settings",
     ]
     inputs = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     report = session.run_dir / REPORT_FILE
@@ -237,16 +249,56 @@ def feature_patterns(
     return pd.concat(tables, ignore_index=True) if tables else None
 
 
+def method_ranking(
+    comparisons: list[ComparisonRecord], settings: RankingSettings
+) -> MethodRanking | None:
+    """The report's method ranking: the comparisons scored with each eval's aligned directions.
+
+    Args:
+        comparisons: The run's stored comparisons.
+        settings: The run's stored ranking settings (``rank_on`` and the verdicts).
+
+    Returns:
+        The ranking (see :func:`alignlab.analysis.rank_methods`), or None without comparisons.
+    """
+    import pandas as pd
+
+    from alignlab.analysis import COMPARISON_COLUMNS, rank_methods
+    from alignlab.evals import registered_evals
+
+    if not comparisons:
+        return None
+    frame = pd.DataFrame(
+        [c.model_dump(include=set(COMPARISON_COLUMNS)) for c in comparisons],
+        columns=list(COMPARISON_COLUMNS),
+    )
+    evals = registered_evals()
+    directions = {name: evals[name].better for name in set(frame["eval"]) if name in evals}
+    robustness = settings.robustness
+    return rank_methods(
+        frame,
+        directions,
+        verdicts=None if robustness is None else robustness.verdicts,
+        rank_on=settings.rank_on,
+    )
+
+
 def report_run(store: Store, run_id: str, run_dir: Path) -> Path:
-    """Write the run's report from the store alone (and the run's prediction ledger, if any).
+    """Write the run's report from the store alone (and the run directory's ledger and ranking).
+
+    The prediction ledger and the ranking settings are read when the run has them.
 
     Returns:
         The report's path.
+
+    Raises:
+        AlignlabError: If the run's stored ranking settings are invalid.
     """
     from alignlab.experiment._ledger import score_run
     from alignlab.methods import registered_methods
     from alignlab.report import write_report
 
+    settings = read_ranking_settings(run_dir)
     run = store.get_run(run_id)
     assert run is not None
     cells = store.cells(run_id)
@@ -268,4 +320,6 @@ def report_run(store: Store, run_id: str, run_dir: Path) -> Path:
         features=features,
         patterns=feature_patterns(comparisons, features),
         ledger=score_run(store, run_id, run_dir),
+        ranking=method_ranking(comparisons, settings),
+        robustness=settings,
     )

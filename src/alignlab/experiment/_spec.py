@@ -17,6 +17,8 @@ evals:
     args: {n_claims: 50}
   - mistakes
 references: [none, sft_control]  # what every method is compared with
+robustness: benchmarks/results/robustness.json  # optional: verdicts per eval metric
+rank_on: robust               # all (default) | robust: rank methods on robust metrics only
 ```
 
 Validation happens in two steps, both before any work: pydantic checks the
@@ -28,6 +30,11 @@ naming the file, the line and the key.
 Sweeps: a list value is a sweep, except for a parameter whose own type is a
 list or tuple (e.g. ``pessimization``'s ``sources``), where a list *of lists*
 is a sweep.  The sweep expands to the cartesian product of its lists.
+
+``robustness`` and ``rank_on`` change only the report (its "Method ranking"
+and "Robustness" sections), never a result, so they are not part of the run
+id: the file is read and checked when the spec is loaded, and copied into the
+run directory when the run starts (see :mod:`alignlab.experiment._ranking`).
 
 Profiles set what a run costs: ``quick`` trains every method on a small token
 budget and scores a prefix of every eval (for a first look and for demos);
@@ -43,7 +50,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -52,10 +59,17 @@ from alignlab._errors import AlignlabError
 from alignlab.experiment._ledger import Assumption, Prediction, SpecNames, Theory
 from alignlab.yamlfile import line_of, validate_yaml_text
 
+if TYPE_CHECKING:
+    from alignlab.attacks import RobustnessFile
+
 SPEC_VERSION: Final = 1
 """The spec schema version this alignlab reads."""
 
 ProfileName = Literal["quick", "full"]
+RankOn = Literal["all", "robust"]
+"""Which metrics the report ranks methods on: every metric with a direction, or robust ones."""
+REPORT_SETTINGS: Final = frozenset({"robustness", "rank_on"})
+"""Spec keys that change only the report, never a result: not part of the run id."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,16 @@ class ExperimentSpec(_Strict):
     out: str | None = None
     """Run directory (relative paths are relative to the working directory); the
     CLI's ``--out`` wins; default ``runs/<name>``."""
+    robustness: str | None = Field(default=None, min_length=1)
+    """A robustness file (:class:`alignlab.attacks.RobustnessFile`, e.g. what the
+    robustness benchmark writes to ``benchmarks/results/robustness.json``);
+    relative paths are relative to the working directory.  Its verdicts are
+    copied into the run directory when the run starts and shown in the report.
+    Not part of the run id."""
+    rank_on: RankOn = "all"
+    """``all``: the report ranks methods on every metric with an aligned direction;
+    ``robust``: only on those whose verdict in ``robustness`` is ``robust`` (needs
+    ``robustness``).  Not part of the run id."""
     assumptions: list[Assumption] = Field(default_factory=list)
     """Assumptions the spec's theories make (appended to the prediction ledger)."""
     theories: list[Theory] = Field(default_factory=list)
@@ -188,6 +212,10 @@ class LoadedSpec:
     """The file it came from."""
     variants: tuple[Variant, ...]
     """Every method variant (sweeps expanded), in spec order."""
+    robustness: RobustnessFile | None = None
+    """The spec's robustness file, read and validated (None without one)."""
+    robustness_sha256: str | None = None
+    """SHA-256 of the robustness file's bytes as read."""
 
     @property
     def profile(self) -> Profile:
@@ -381,6 +409,39 @@ def _check_ledger_sections(spec: ExperimentSpec, variants: list[Variant]) -> Non
             raise _SpecError(("predictions", index, problem[0]), problem[1])
 
 
+def _check_ranking(spec: ExperimentSpec) -> tuple[RobustnessFile | None, str | None]:
+    """Read the spec's robustness file; ``rank_on: robust`` needs one.
+
+    Returns:
+        The file and the SHA-256 of its bytes (both None without one).
+    """
+    import hashlib
+
+    from alignlab.attacks import parse_robustness
+
+    if spec.robustness is None:
+        if spec.rank_on == "robust":
+            raise _SpecError(
+                ("rank_on",), "rank_on: robust needs a robustness file (add 'robustness: PATH')"
+            )
+        return None, None
+    path = Path(spec.robustness)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise _SpecError(("robustness",), f"cannot read robustness file {path}: {reason}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _SpecError(("robustness",), f"{path}: not UTF-8 text") from None
+    try:
+        robustness = parse_robustness(text, str(path))
+    except AlignlabError as exc:
+        raise _SpecError(("robustness",), str(exc)) from None
+    return robustness, hashlib.sha256(data).hexdigest()
+
+
 def load_spec_text(text: str, where: str = "spec", path: Path | None = None) -> LoadedSpec:
     """Validate a spec given as YAML text.
 
@@ -398,6 +459,7 @@ def load_spec_text(text: str, where: str = "spec", path: Path | None = None) -> 
     spec = validate_yaml_text(text, where, ExperimentSpec)
     try:
         variants = _check_names(spec)
+        robustness, robustness_sha256 = _check_ranking(spec)
     except _SpecError as exc:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         location = _source_location(text, exc.location)
@@ -405,7 +467,14 @@ def load_spec_text(text: str, where: str = "spec", path: Path | None = None) -> 
         key = ".".join(str(p) for p in location)
         at = f"{where}:{line}" if line is not None else where
         raise AlignlabError(f"{at}: {key}: {exc}") from None
-    return LoadedSpec(spec=spec, text=text, path=path, variants=variants)
+    return LoadedSpec(
+        spec=spec,
+        text=text,
+        path=path,
+        variants=variants,
+        robustness=robustness,
+        robustness_sha256=robustness_sha256,
+    )
 
 
 def _source_location(text: str, location: tuple[int | str, ...]) -> tuple[int | str, ...]:

@@ -1,7 +1,9 @@
 """The run report: one self-contained HTML file from an experiment's stored results.
 
 :func:`build_report` turns the records of a run (cells, metrics with
-intervals, training curves, paired comparisons) into HTML: a method x metric
+intervals, training curves, paired comparisons) into HTML: a ranking of the
+methods (on robust metrics only when the spec says ``rank_on: robust``) with
+the robustness verdicts and matrix of the run's robustness file, a method x metric
 heatmap of differences from the reference with significance marks, per-split
 tables so a gain on ``test`` that vanishes on ``heldout`` is visible at once,
 forest plots, training loss curves, every eval cell's metrics with a link to

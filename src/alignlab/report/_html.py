@@ -32,6 +32,7 @@ from alignlab.experiment import (
     CurvePoint,
     LedgerScores,
     MetricRecord,
+    RankingSettings,
     RunRecord,
 )
 from alignlab.files import atomic_write_text
@@ -54,9 +55,12 @@ from alignlab.report._plots import (
     loss_svg,
     symmetric_limit,
 )
+from alignlab.report._ranking import section_ranking, section_robustness
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from alignlab.analysis import MethodRanking
 
 PATTERN_COLUMNS: Final = (
     "feature",
@@ -822,6 +826,8 @@ def _summary(run: RunRecord, cells: Sequence[CellRecord]) -> list[str]:
 
 
 _NAV: Final = (
+    ("ranking", "Method ranking"),
+    ("robustness", "Robustness"),
     ("differences", "Differences from the reference"),
     ("splits", "Per-split differences"),
     ("forest", "Forest plots"),
@@ -846,6 +852,8 @@ def build_report(
     patterns: pd.DataFrame | None = None,
     report_dir: Path | None = None,
     ledger: LedgerScores | None = None,
+    ranking: MethodRanking | None = None,
+    robustness: RankingSettings | None = None,
 ) -> str:
     """The run's report as one self-contained HTML document.
 
@@ -864,6 +872,10 @@ def build_report(
             defaults to ``run_dir``.
         ledger: The run's scored prediction ledger, for the predictions section
             (left out when None).
+        ranking: The method ranking (:func:`alignlab.analysis.rank_methods`), for the
+            "Method ranking" section.
+        robustness: The run's stored ranking settings, whose robustness file (if any)
+            the "Robustness" section shows.
 
     Returns:
         The HTML text.
@@ -877,11 +889,18 @@ def build_report(
     evals = [_describe(cell, by_key) for cell in cells if cell.kind == "eval"]
     groups = _groups(comparisons, variant_order, [info.split for info in evals])
     train_cells = [cell for cell in cells if cell.kind == "train"]
-    sections = _NAV if ledger is None else (*_NAV[:7], ("predictions", "Predictions"), *_NAV[7:])
+    spec_at = next(i for i, (anchor, _) in enumerate(_NAV) if anchor == "spec")
+    sections = (
+        _NAV
+        if ledger is None
+        else (*_NAV[:spec_at], ("predictions", "Predictions"), *_NAV[spec_at:])
+    )
     nav = "".join(f'<li><a href="#{anchor}">{title}</a></li>' for anchor, title in sections)
     body = [
         *_summary(run, cells),
         f"<nav><ul>{nav}</ul></nav>",
+        *section_ranking(ranking, alpha=ALPHA),
+        *section_robustness(robustness),
         *_comparison_section("differences", groups, _heatmaps),
         *_comparison_section("splits", groups, _split_tables),
         *_comparison_section("forest", groups, _forest_plots),
@@ -923,6 +942,8 @@ def write_report(
     features: Mapping[str, tuple[str, ...]] = _NO_FEATURES,
     patterns: pd.DataFrame | None = None,
     ledger: LedgerScores | None = None,
+    ranking: MethodRanking | None = None,
+    robustness: RankingSettings | None = None,
 ) -> Path:
     """Build the report and write it to ``path`` atomically (readers never see half a file).
 
@@ -937,6 +958,8 @@ def write_report(
         features: Method name -> feature tags.
         patterns: Descriptive feature patterns, or None.
         ledger: The run's scored prediction ledger, or None.
+        ranking: The method ranking, or None.
+        robustness: The run's stored ranking settings, or None.
 
     Returns:
         ``path``.
@@ -953,6 +976,8 @@ def write_report(
         patterns=patterns,
         report_dir=path.parent,
         ledger=ledger,
+        ranking=ranking,
+        robustness=robustness,
     )
     atomic_write_text(path, text)
     return path
