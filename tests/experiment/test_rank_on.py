@@ -88,7 +88,7 @@ def test_the_settings_load_and_leave_the_run_id_alone(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
-        ({"rank_on": "robust"}, r"^spec\.yaml:9: rank_on: rank_on: robust needs a robustness file"),
+        ({"rank_on": "robust"}, r"^spec\.yaml:9: rank_on: 'robust' needs a robustness file"),
         ({"rank_on": "best"}, r"^spec\.yaml:9: rank_on: Input should be 'all' or 'robust'"),
         (
             {"robustness": "{missing}"},

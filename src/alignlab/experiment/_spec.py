@@ -422,7 +422,7 @@ def _check_ranking(spec: ExperimentSpec) -> tuple[RobustnessFile | None, str | N
     if spec.robustness is None:
         if spec.rank_on == "robust":
             raise _SpecError(
-                ("rank_on",), "rank_on: robust needs a robustness file (add 'robustness: PATH')"
+                ("rank_on",), "'robust' needs a robustness file (add 'robustness: PATH')"
             )
         return None, None
     path = Path(spec.robustness)
