@@ -480,6 +480,7 @@ def redteam_command(
     with _remembered_interrupts():
         inspect_model = _inspect_model(model)
     _raise_if_interrupted()
+    base_logs: dict[str, Any] = {}  # every attack compares with the same unattacked run
     for name in names:
         report = run_attack(
             eval_name,
@@ -489,6 +490,7 @@ def redteam_command(
             limit=limit,
             task_args=args,
             log_dir=log_dir,
+            base_logs=base_logs,
         )
         path = out / f"{eval_name}-{name}.json"
         write_attack_report(report, path)

@@ -74,6 +74,12 @@ class RobustnessFile(BaseModel):
     """The same after hardening (evals that were hardened)."""
     timings: dict[str, dict[str, float]] = Field(default_factory=dict)
     """Eval -> attack -> seconds the attack took."""
+    hardening: str | None = None
+    """The hardening behind ``hardened_verdicts`` (``alignlab harden --hardening``)."""
+    hardened_matrix: dict[str, MatrixRow] = Field(default_factory=dict)
+    """The matrix of the hardened evals (evals the hardening did not apply to are absent)."""
+    limit_per_split: int | None = None
+    """Samples scored per split (None: all)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -92,7 +98,7 @@ class RobustnessFile(BaseModel):
         fields = {k: v for k, v in data.items() if k in cls.model_fields}
         return {**fields, "matrix": rows}
 
-    @field_validator("matrix")
+    @field_validator("matrix", "hardened_matrix")
     @classmethod
     def _reasons(cls, matrix: dict[str, MatrixRow]) -> dict[str, MatrixRow]:
         for eval_name, row in matrix.items():

@@ -226,6 +226,7 @@ def run_attack(
     task_args: dict[str, Any] | None = None,
     log_dir: Path = Path("logs/redteam"),
     hardening: str | None = None,
+    base_logs: dict[str, Any] | None = None,
 ) -> AttackReport:
     """Score ``eval_name`` on ``model`` unattacked and under every variant of an attack.
 
@@ -238,6 +239,9 @@ def run_attack(
         task_args: Further task arguments (not ``split``).
         log_dir: Where the ``.eval`` logs go.
         hardening: A registered hardening to run the eval (and every variant) under.
+        base_logs: Unattacked logs by split, shared by several attacks on the same
+            eval, model, task arguments, limit and hardening: a split found here is
+            not scored again, and a split scored is added.  None: no sharing.
 
     Returns:
         The report (``not_applicable`` set when the attack cannot apply).
@@ -271,7 +275,11 @@ def run_attack(
         return report.model_copy(update={"not_applicable": variants.reason})
     results: dict[str, SplitResult] = {}
     for split in splits:
-        base_log = _score(_task(info, split, args, None, hardened), model, limit, log_dir)
+        base_log = base_logs.get(split) if base_logs is not None else None
+        if base_log is None:
+            base_log = _score(_task(info, split, args, None, hardened), model, limit, log_dir)
+            if base_logs is not None:
+                base_logs[split] = base_log
         base_values = _metric_values(base_log)
         logs = {"base": str(base_log.location)}
         by_variant: dict[str, VariantResult] = {}
