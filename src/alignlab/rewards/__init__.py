@@ -31,6 +31,7 @@ from alignlab.rewards._pairs import (
     SOURCES,
     PairFamily,
     PreferencePair,
+    gold_reward,
     guarded_examples,
     preference_pairs,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "accuracy_by_family",
     "compare_reward_models",
     "get_reward_model",
+    "gold_reward",
     "guarded_examples",
     "load_reward_model",
     "pair_items",
