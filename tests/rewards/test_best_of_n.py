@@ -100,7 +100,7 @@ def test_gold_rises_with_a_faithful_proxy_and_falls_with_an_anti_correlated_one(
     golds = [p.gold.value for p in run.points]
     assert [p.kl for p in run.points] == [best_of_n_kl(n) for n in (1, 2, 4, 8, 16)]
     assert 0.1 < golds[0] < 0.5  # about the policy's 0.3
-    steps = [b - a for a, b in zip(golds, golds[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(golds)]
     if sign > 0:
         assert all(s >= 0 for s in steps) and golds[-1] > 0.9
     else:

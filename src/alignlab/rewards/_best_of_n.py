@@ -116,12 +116,14 @@ class BestOfNPoint:
     """Mean gold reward of the chosen reply, with a bootstrap interval over prompts."""
 
     def row(self) -> dict[str, object]:
-        """The point as the benchmark JSON writes it."""
+        """The point as the benchmark JSON writes it (means, and their intervals)."""
         return {
             "n": self.n,
             "kl": self.kl,
-            "proxy": self.proxy.as_list(),
-            "gold": self.gold.as_list(),
+            "proxy": self.proxy.value,
+            "gold": self.gold.value,
+            "proxy_ci": [self.proxy.ci_low, self.proxy.ci_high],
+            "gold_ci": [self.gold.ci_low, self.gold.ci_high],
         }
 
 
