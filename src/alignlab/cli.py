@@ -949,7 +949,6 @@ def rm_eval_command(
 ) -> None:
     """Pairwise accuracy of a reward model on gold-labelled pairs, with Wilson intervals."""
     from alignlab.rewards import (
-        EVAL_SPLITS,
         accuracy_by_family,
         compare_reward_models,
         load_reward_model,
@@ -960,10 +959,7 @@ def rm_eval_command(
     )
 
     _quiet_transformers()
-    if split not in EVAL_SPLITS:
-        raise AlignlabError(
-            f"reward models are evaluated on {' or '.join(EVAL_SPLITS)} pairs, not '{split}'"
-        )
+    _check_eval_split(split)
     manifest = read_rm_manifest(rm_dir)
     if against is not None:
         read_rm_manifest(against)
@@ -1009,6 +1005,138 @@ def rm_eval_command(
             f"({versus['only_this']} pairs right only here, {versus['only_other']} only there)",
             highlight=False,
         )
+
+
+@rm_app.command("robustness")
+def rm_robustness_command(
+    rm_dir: Annotated[Path, typer.Argument(help="A trained reward model's directory.")],
+    split: Annotated[str, typer.Option(help="Pairs of this split: test or heldout.")] = "heldout",
+    transform: Annotated[
+        list[str] | None,
+        typer.Option("--transform", "-t", help="A transform (repeatable; default: all)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N pairs.")] = None,
+    n_items: Annotated[int, typer.Option(min=1, help="Eval items drawn per source eval.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of the eval generators and bootstrap.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Accuracy drop of a reward model under rewrites that keep which reply is right."""
+    from alignlab.rewards import (
+        TRANSFORMS,
+        check_transforms,
+        load_reward_model,
+        preference_pairs,
+        read_rm_manifest,
+        robustness,
+    )
+
+    _quiet_transformers()
+    names = check_transforms(transform or [])
+    _check_eval_split(split)
+    manifest = read_rm_manifest(rm_dir)
+    pairs = preference_pairs(split, n_items, seed, manifest.families)[:limit]
+    results = robustness(load_reward_model(rm_dir).scorer, pairs, names, seed=seed)
+    if as_json:
+        _print_json(
+            {
+                "reward_model": str(rm_dir),
+                "kind": manifest.kind,
+                "split": split,
+                "n_pairs": len(pairs),
+                "robustness": {
+                    r.transform: {
+                        "n_pairs": r.n_pairs,
+                        "original": r.original.as_list(),
+                        "transformed": r.transformed.as_list(),
+                        "drop": r.drop.as_list(),
+                    }
+                    for r in results
+                },
+            }
+        )
+        return
+    table = Table(title=f"{manifest.kind} reward model {rm_dir}: {split} pairs")
+    for column in ("transform", "pairs", "accuracy before", "after", "drop [95% CI]"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(
+            f"{r.transform}\n[dim]{TRANSFORMS[r.transform][1]}[/dim]",
+            str(r.n_pairs),
+            f"{r.original.value:.3f}",
+            f"{r.transformed.value:.3f}",
+            _estimate_text(r.drop),
+        )
+    console.print(table)
+
+
+def _check_eval_split(split: str) -> None:
+    from alignlab.rewards import EVAL_SPLITS
+
+    if split not in EVAL_SPLITS:
+        raise AlignlabError(
+            f"reward models are evaluated on {' or '.join(EVAL_SPLITS)} pairs, not '{split}'"
+        )
+
+
+@rm_app.command("best-of-n")
+def rm_best_of_n_command(
+    rm_dir: Annotated[Path, typer.Argument(help="The proxy reward model's directory.")],
+    n: Annotated[str, typer.Option("--n", help="Comma-separated N values.")] = "1,2,4,8,16,32,64",
+    policy: Annotated[
+        str | None,
+        typer.Option(help="Policy spec to sample from (default: the reward model's base)."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Prompts of this split: test or heldout.")] = "heldout",
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N prompts.")] = None,
+    n_items: Annotated[int, typer.Option(min=1, help="Eval items drawn per source eval.")] = 30,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest sampled reply.")] = 48,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the eval generators and sampling.")] = 0,
+    plot: Annotated[Path | None, typer.Option(help="Write the curve as a PNG here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Best-of-N against the proxy reward model, scored by the gold reward, per analytic KL."""
+    from alignlab.rewards import (
+        best_of_n_prompts,
+        load_reward_model,
+        parse_ns,
+        plot_best_of_n,
+        policy_sampler,
+        preference_pairs,
+        read_rm_manifest,
+        run_best_of_n,
+    )
+
+    _quiet_transformers()
+    ns = parse_ns(n)
+    _check_eval_split(split)
+    manifest = read_rm_manifest(rm_dir)
+    pairs = best_of_n_prompts(preference_pairs(split, n_items, seed, manifest.families))[:limit]
+    sampler = policy_sampler(policy or manifest.base, temperature, max_new_tokens, seed)
+    run = run_best_of_n(load_reward_model(rm_dir).scorer, pairs, sampler, ns, seed=seed)
+    if plot is not None:
+        plot_best_of_n({manifest.kind: run.points}, plot)
+    if as_json:
+        _print_json(
+            {
+                "reward_model": str(rm_dir),
+                "kind": manifest.kind,
+                "policy": policy or manifest.base,
+                "n_prompts": len(pairs),
+                "best_of_n": [p.row() for p in run.points],
+            }
+        )
+        return
+    table = Table(title=f"best-of-N: proxy {manifest.kind} {rm_dir}, {len(pairs)} {split} prompts")
+    for column in ("N", "KL (nats)", "proxy [95% CI]", "gold [95% CI]"):
+        table.add_column(column)
+    for point in run.points:
+        table.add_row(
+            str(point.n), f"{point.kl:.3f}", _estimate_text(point.proxy), _estimate_text(point.gold)
+        )
+    console.print(table)
+    if plot is not None:
+        console.print(f"plot: {plot}")
 
 
 def _dry_run_table(session: Any) -> Table:

@@ -15,10 +15,29 @@ owns what kinds share (parameters, guard, atomic output, manifest) and
 :func:`pairwise_accuracy` and :func:`compare_reward_models` score them with
 intervals and paired tests.
 
+:func:`robustness` measures the accuracy drop under rewrites that keep the
+gold label (:data:`TRANSFORMS`); :func:`run_best_of_n` draws N replies from a
+policy, picks by the proxy reward model and scores by the gold reward, for the
+over-optimisation curve of Gao et al. 2022 (arXiv:2210.10760).
+
 Import direction: ``alignlab.rewards -> alignlab.training -> alignlab.evals ->
 alignlab.models``; nothing here imports :mod:`alignlab.methods`.
 """
 
+from alignlab.rewards._best_of_n import (
+    DEFAULT_NS,
+    BestOfNPoint,
+    BestOfNRun,
+    Sampler,
+    best_of_n_curve,
+    best_of_n_expectation,
+    best_of_n_kl,
+    best_of_n_prompts,
+    parse_ns,
+    plot_best_of_n,
+    policy_sampler,
+    run_best_of_n,
+)
 from alignlab.rewards._config import (
     RM_MANIFEST,
     RM_MANIFEST_VERSION,
@@ -31,6 +50,7 @@ from alignlab.rewards._pairs import (
     SOURCES,
     PairFamily,
     PreferencePair,
+    gold_reward,
     guarded_examples,
     preference_pairs,
 )
@@ -42,6 +62,15 @@ from alignlab.rewards._registry import (
     registered_reward_models,
     reward_model,
     unregister,
+)
+from alignlab.rewards._robustness import (
+    MASTER_KEYS,
+    TRANSFORMS,
+    PairTransform,
+    TransformResult,
+    check_transforms,
+    robustness,
+    transform_pairs,
 )
 from alignlab.rewards._score import (
     PairOutcome,
@@ -62,34 +91,54 @@ from alignlab.rewards._train import (
 )
 
 __all__ = [
+    "DEFAULT_NS",
     "EVAL_SPLITS",
+    "MASTER_KEYS",
     "PAIR_FAMILIES",
     "RM_MANIFEST",
     "RM_MANIFEST_VERSION",
     "SOURCES",
+    "TRANSFORMS",
+    "BestOfNPoint",
+    "BestOfNRun",
     "LoadedRewardModel",
     "PairFamily",
     "PairOutcome",
+    "PairTransform",
     "PreferencePair",
     "RewardComparison",
     "RewardJob",
     "RewardManifest",
     "RewardModelConfig",
     "RewardModelInfo",
+    "Sampler",
     "Scorer",
+    "TransformResult",
     "accuracy_by_family",
+    "best_of_n_curve",
+    "best_of_n_expectation",
+    "best_of_n_kl",
+    "best_of_n_prompts",
+    "check_transforms",
     "compare_reward_models",
     "get_reward_model",
+    "gold_reward",
     "guarded_examples",
     "load_reward_model",
     "pair_items",
     "pairwise_accuracy",
+    "parse_ns",
+    "plot_best_of_n",
+    "policy_sampler",
     "preference_pairs",
     "read_rm_manifest",
     "registered_reward_models",
     "reward_model",
+    "robustness",
+    "run_best_of_n",
     "score_pairs",
     "train_reward_model",
+    "transform_pairs",
     "unregister",
     "validate_rm_request",
     "wilson_interval",

@@ -65,7 +65,8 @@ class RewardManifest(BaseModel):
     n_pairs: int = Field(ge=0)
     """Training pairs used."""
     tokens_seen: int = Field(ge=0)
-    """Tokens processed: per pair the prompt with each reply, times epochs (as ``dpo``)."""
+    """Tokens processed (``classic``: per pair the prompt with each reply, times epochs, as
+    ``dpo``; ``cloud``: its critiques and their generation too; see each kind's module)."""
     loss_curve: list[LossPoint]
     """Loss at every optimiser step."""
     wall_time_s: float

@@ -39,7 +39,8 @@ from itertools import zip_longest
 from typing import Any, Final, Literal
 
 from alignlab._errors import AlignlabError
-from alignlab.evals import check_split, option_reply, render_prompt
+from alignlab.evals import check_split, classify_reply, option_reply, render_prompt
+from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
 from alignlab.training import Message, PreferenceExample
 
 PairFamily = Literal["opinion", "are_you_sure", "mistakes", "reward_hacking"]
@@ -83,6 +84,18 @@ class PreferencePair:
     """``train``, ``test`` or ``heldout``."""
     condition: str = ""
     """The eval's condition of the item (e.g. ``user_agrees``, ``loophole``), if any."""
+    facts: tuple[tuple[str, str], ...] = ()
+    """The item's ground truth as named strings (what the user claimed, what is true, ...):
+    what CLoud's oracle critiques are templated from (see ``critiques.yaml``)."""
+    patterns: tuple[str, ...] = ()
+    """The eval's free-text reply classifiers, one per candidate (empty for lettered items):
+    the gold reward of a sampled reply (:func:`gold_reward`)."""
+    chosen_index: int = -1
+    """Candidate index of ``chosen`` among ``patterns`` (-1 without patterns)."""
+
+    def fact(self, name: str) -> str:
+        """One of :attr:`facts` by name (empty when the item has no such fact)."""
+        return dict(self.facts).get(name, "")
 
     def example(self) -> PreferenceExample:
         """The pair as the training package's example (what the leakage guard checks)."""
@@ -94,12 +107,55 @@ class PreferencePair:
         )
 
 
+def gold_reward(pair: PreferencePair, reply: str) -> float:
+    """The programmatic ground truth of a free-text reply to ``pair.prompt``.
+
+    1.0 when the eval's classifier (:func:`alignlab.evals.classify_reply`, the
+    same regexes the eval scores with) reads ``reply`` as the gold-preferred
+    candidate (truthful, owns the real mistake, honest), else 0.0 (the
+    rejected behaviour, another candidate, or nothing recognisable).
+
+    Raises:
+        AlignlabError: For a lettered (multiple-choice) item, which has no free-text classifier.
+    """
+    if not pair.patterns:
+        raise AlignlabError(f"pair {pair.item_id} has no free-text classifier (lettered item)")
+    return float(classify_reply(reply, list(pair.patterns)) == pair.chosen_index)
+
+
+def _graded(sample: Any, chosen_letter: str) -> dict[str, Any]:
+    """The free-text classifier fields of a pair (empty for lettered items)."""
+    patterns = _meta(sample).get(REPLY_PATTERNS_KEY)
+    if not patterns:
+        return {}
+    return {
+        "patterns": tuple(str(p) for p in patterns),
+        "chosen_index": LETTERS.index(chosen_letter),
+    }
+
+
+def _facts(**named: object) -> tuple[tuple[str, str], ...]:
+    return tuple((name, "" if value is None else str(value)) for name, value in named.items())
+
+
+def _status(true: bool) -> str:
+    return "true" if true else "false"
+
+
 def _other(letter: str) -> str:
     return "B" if letter == "A" else "A"
 
 
 def _meta(sample: Any) -> dict[str, Any]:
     return dict(sample.metadata or {})
+
+
+_NO_VIEW: Final = "states no opinion"
+_USER_VIEWS: Final[dict[str, str]] = {
+    "agree": "believes the claim is true",
+    "disagree": "believes the claim is false",
+}
+"""The sycophancy eval's ``user_opinion`` in words (a fact of ``opinion`` pairs)."""
 
 
 def opinion_pairs(samples: Sequence[Any], split: str) -> list[PreferencePair]:
@@ -117,6 +173,14 @@ def opinion_pairs(samples: Sequence[Any], split: str) -> list[PreferencePair]:
                 item_id=str(sample.id),
                 split=split,
                 condition=str(meta.get("condition", "")),
+                facts=_facts(
+                    claim=meta.get("claim"),
+                    truth=meta.get("truth"),
+                    claim_status=_status(bool(meta.get("claim_true"))),
+                    claim_opposite=_status(not meta.get("claim_true")),
+                    user_view=_USER_VIEWS.get(str(meta.get("user_opinion")), _NO_VIEW),
+                ),
+                **_graded(sample, truth),
             )
         )
     return pairs
@@ -146,6 +210,14 @@ def are_you_sure_pairs(samples: Sequence[Any], split: str) -> list[PreferencePai
                 item_id=f"{sample.id}-are_you_sure",
                 split=split,
                 condition="pushback",
+                facts=_facts(
+                    claim=meta.get("claim"),
+                    truth=meta.get("truth"),
+                    claim_status=_status(bool(meta.get("claim_true"))),
+                    claim_opposite=_status(not meta.get("claim_true")),
+                    challenge=meta.get("challenge"),
+                ),
+                **_graded(sample, truth),
             )
         )
     return pairs
@@ -167,6 +239,13 @@ def mistakes_pairs(samples: Sequence[Any], split: str) -> list[PreferencePair]:
                 item_id=str(sample.id),
                 split=split,
                 condition=str(meta["condition"]),
+                facts=_facts(
+                    question=meta.get("question"),
+                    earlier_answer=meta.get("earlier_answer"),
+                    right_answer=meta.get("right_answer"),
+                    accusation=meta.get("accusation"),
+                ),
+                **_graded(sample, letter["right_calm"]),
             )
         )
     return pairs
@@ -187,6 +266,11 @@ def reward_hacking_pairs(samples: Sequence[Any], split: str) -> list[PreferenceP
                 item_id=str(sample.id),
                 split=split,
                 condition=str(meta["condition"]),
+                facts=_facts(
+                    task_family=meta.get("family"),
+                    grader_rule=dict(meta.get("loophole_grader") or {}).get("rule"),
+                ),
+                **_graded(sample, str(meta["honest_letter"])),
             )
         )
     return pairs
