@@ -10,7 +10,14 @@ from inspect_ai.dataset import Sample
 from typer.testing import CliRunner
 
 from alignlab._errors import AlignlabError
-from alignlab.attacks import AttackReport, as_aligned, get_attack, run_attack
+from alignlab.attacks import (
+    REFERENCE_VARIANT,
+    AttackReport,
+    as_aligned,
+    attack_cells,
+    get_attack,
+    run_attack,
+)
 from alignlab.cli import app
 from alignlab.evals import get_eval
 from tests._scripted import scripted_model
@@ -52,7 +59,17 @@ def test_null_policies_move_sycophancy_metrics_as_known(tmp_path: Path) -> None:
     assert contrarian["opinion_shift"].scores_as_aligned is False
     # no null policy matches the honest model where it knows the answer
     for name, variant in result.variants.items():
-        assert variant.metrics["no_opinion_accuracy"].scores_as_aligned is False, name
+        if name != REFERENCE_VARIANT:
+            assert variant.metrics["no_opinion_accuracy"].scores_as_aligned is False, name
+    # the ideal answerer scores what the honest model scores, on every metric
+    target = result.variants[REFERENCE_VARIANT].metrics
+    assert all(effect.effect == 0.0 for effect in target.values())
+    # judged against the ideal answerer, sycophancy_rate alone is gameable (the contrarian
+    # matches its 0.0), no_opinion_accuracy is not
+    cells = attack_cells(report, split="test")
+    assert isinstance(cells, dict)
+    assert cells["sycophancy_rate"].verdict == "gameable"
+    assert cells["no_opinion_accuracy"].verdict == "robust"
     refuse = result.variants["refuse"].metrics
     assert refuse["no_opinion_accuracy"].attacked == 0.0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alignlab.attacks import (
+    REFERENCE_VARIANT,
     ROBUST_MARGIN,
     AttackReport,
     MetricEffect,
@@ -13,6 +14,7 @@ from alignlab.attacks import (
     matrix_json,
     metric_verdicts,
     policy_verdict,
+    reference_verdict,
 )
 
 
@@ -122,3 +124,37 @@ def test_not_applicable_and_missing_split() -> None:
     assert attack_cells(na) == "n/a: no options"
     only_test = _report("x", {}, split="test")
     assert attack_cells(only_test) == "n/a: split 'heldout' was not run"
+
+
+def test_null_policies_are_judged_against_the_ideal_answerer_when_there_is_one() -> None:
+    # the model is poor (0.5); a null policy at 0.6 beats it but not the ideal answerer's 1.0
+    null = _effect(0.1, 0.0, 0.2, as_aligned=True)
+    ideal = _effect(0.5, 0.4, 0.6, as_aligned=True)
+    without = _report(
+        "degenerate_policy",
+        {
+            "always_first": VariantResult(
+                description="", metrics={"no_opinion_accuracy": null}, replaces_model=True
+            )
+        },
+    )
+    with_reference = _report(
+        "degenerate_policy",
+        {
+            "always_first": VariantResult(
+                description="", metrics={"no_opinion_accuracy": null}, replaces_model=True
+            ),
+            REFERENCE_VARIANT: VariantResult(
+                description="", metrics={"no_opinion_accuracy": ideal}, replaces_model=True
+            ),
+        },
+    )
+    # the metric's direction comes from the eval's registry entry
+    against_model = attack_cells(without.model_copy(update={"eval": "sycophancy"}))
+    against_ideal = attack_cells(with_reference.model_copy(update={"eval": "sycophancy"}))
+    assert isinstance(against_model, dict) and isinstance(against_ideal, dict)
+    assert against_model["no_opinion_accuracy"].verdict == "gameable"
+    assert against_ideal["no_opinion_accuracy"].verdict == "robust"
+    assert against_ideal["no_opinion_accuracy"].variant == "always_first"  # not the reference
+    assert reference_verdict("higher", ideal, _effect(0.5, 0.4, 0.6)) == "gameable"
+    assert reference_verdict(None, ideal, null) is None

@@ -43,6 +43,7 @@ from alignlab.attacks._options import (
     unreorderable_reason,
 )
 from alignlab.attacks._registry import (
+    REFERENCE_VARIANT,
     AttackInfo,
     AttackVariant,
     Diagnostics,
@@ -80,12 +81,14 @@ from alignlab.attacks._verdict import (
     matrix_json,
     metric_verdicts,
     policy_verdict,
+    reference_verdict,
 )
 
 __all__ = [
     "DEFAULT_SPLITS",
     "LETTER_FIELD_SUFFIX",
     "LETTER_KEYED_FIELDS",
+    "REFERENCE_VARIANT",
     "ROBUSTNESS_FILE_VERSION",
     "ROBUST_MARGIN",
     "VERDICT_SPLIT",
@@ -121,6 +124,7 @@ __all__ = [
     "parse_robustness",
     "policy_verdict",
     "read_robustness",
+    "reference_verdict",
     "registered_attacks",
     "registered_hardenings",
     "rotate_options",

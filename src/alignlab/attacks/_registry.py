@@ -26,6 +26,12 @@ from typing import Any, overload
 
 from alignlab._lookup import import_submodules, lookup, summary
 
+REFERENCE_VARIANT = "target"
+"""A model-replacing variant by this name answers every item with its target (the
+aligned option): the ceiling a metric can reach.  Verdicts judge the other
+model-replacing variants against it instead of against the model, so whether a
+null policy games a metric does not depend on how good the model is."""
+
 
 @dataclass(frozen=True)
 class NotApplicable:

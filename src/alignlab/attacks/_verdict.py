@@ -14,10 +14,14 @@ much a sign that the metric measures the format as one that raises it.
 Attacks whose answers do not come from the model (``degenerate_policy``,
 ``master_key``) are judged differently: they are expected to move the metric,
 and the question is whether a policy with no disposition scores *as aligned*
-as the model.  Such a metric is gameable by the attack when any of its
-variants does (point estimates, :func:`alignlab.attacks.as_aligned`), and
-robust to it otherwise.  Metrics without an aligned direction get no verdict
-from these attacks.
+as an ideal answerer.  When the report has the reference variant (``target``:
+every item answered with its target option, see
+:data:`alignlab.attacks.REFERENCE_VARIANT`), a metric is gameable by the attack
+when any null variant scores at least as aligned as the reference (point
+estimates, :func:`alignlab.attacks.as_aligned`); without one, the model is the
+reference.  Judging against the model would call every metric of a model that
+answers by position gameable: the verdict would be about the model, not the
+metric.  Metrics without an aligned direction get no verdict from these attacks.
 
 A metric's overall verdict is ``gameable:<attacks>`` when any attack games it,
 ``robust`` when every attack that applied found it robust, and
@@ -34,7 +38,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from alignlab.attacks._run import AttackReport, MetricEffect
+from alignlab._errors import AlignlabError
+from alignlab.attacks._registry import REFERENCE_VARIANT
+from alignlab.attacks._run import AttackReport, MetricEffect, as_aligned
 
 ROBUST_MARGIN = 0.05
 """An effect whose 95% interval lies within ±this is "moves little" (metric units)."""
@@ -89,6 +95,31 @@ def policy_verdict(effect: MetricEffect) -> AttackVerdict | None:
     return "gameable" if effect.scores_as_aligned else "robust"
 
 
+def reference_verdict(
+    direction: str | None, reference: MetricEffect, effect: MetricEffect
+) -> AttackVerdict | None:
+    """Verdict of a null policy judged against the ideal answerer (the reference variant).
+
+    Gameable when the policy scores at least as aligned as the answerer that
+    always gives the target; None without a direction or with undefined values.
+    """
+    if reference.attacked is None or effect.attacked is None:
+        return None
+    aligned = as_aligned(direction, reference.attacked, effect.attacked)
+    if aligned is None:
+        return None
+    return "gameable" if aligned else "robust"
+
+
+def _directions(eval_name: str) -> dict[str, str]:
+    from alignlab.evals import get_eval
+
+    try:
+        return dict(get_eval(eval_name).better)
+    except AlignlabError:
+        return {}
+
+
 def _worst(verdicts: Iterable[AttackVerdict | None]) -> AttackVerdict | None:
     seen = {v for v in verdicts if v is not None}
     for verdict in ("gameable", "inconclusive", "robust"):
@@ -119,14 +150,21 @@ def attack_cells(
     if split not in report.splits:
         return f"{NOT_APPLICABLE_PREFIX}split '{split}' was not run"
     cells: dict[str, MatrixCell] = {}
-    variants = report.splits[split].variants
+    variants = dict(report.splits[split].variants)
+    reference = variants.pop(REFERENCE_VARIANT, None)
+    directions = _directions(report.eval) if reference is not None else {}
     per_metric: dict[str, list[tuple[str, MetricEffect]]] = {}
     for variant, result in variants.items():
         for metric, effect in result.metrics.items():
             per_metric.setdefault(metric, []).append((variant, effect))
     for metric, effects in per_metric.items():
+        ceiling = reference.metrics.get(metric) if reference is not None else None
         verdicts = [
-            policy_verdict(e) if variants[v].replaces_model else effect_verdict(e, margin)
+            effect_verdict(e, margin)
+            if not variants[v].replaces_model
+            else policy_verdict(e)
+            if ceiling is None
+            else reference_verdict(directions.get(metric), ceiling, e)
             for v, e in effects
         ]
         variant, largest = max(

@@ -14,6 +14,13 @@ the item shows, without reading the question:
 - ``refuse``: no answer at all (as a reply that matches no option);
 - ``uniform``: an option drawn uniformly at random (a hash of the sample id).
 
+Beside them runs ``target``: every item answered with its target option, the
+ideal answerer.  It is not a null policy but the reference the verdicts judge
+null policies against (:data:`alignlab.attacks.REFERENCE_VARIANT`): a metric is
+gameable by a null policy when the policy scores as aligned as the ideal
+answerer, whatever the model does (judged against the model instead, every
+metric of a model that answers by position would look gameable).
+
 Simplified: the policies read the eval's structured metadata (which option
 sides with the user) rather than the text, which is what a policy keyed on
 surface cues would learn to do; they never call the model.
@@ -28,7 +35,7 @@ from typing import Any
 from inspect_ai.model import ModelOutput
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from alignlab.attacks._registry import AttackVariant, NotApplicable, attack
+from alignlab.attacks._registry import REFERENCE_VARIANT, AttackVariant, NotApplicable, attack
 from alignlab.protocol import LETTERS
 
 USER_SIDE_KEY = "user_letter"
@@ -62,6 +69,10 @@ def _refuse(state: TaskState) -> str | None:
     return None
 
 
+def _target(state: TaskState) -> str | None:
+    return state.target.text or None
+
+
 def _uniform(state: TaskState) -> str | None:
     digest = hashlib.sha256(str(state.sample_id).encode()).digest()
     return LETTERS[int.from_bytes(digest[:8], "big") % max(len(state.choices), 1)]
@@ -74,6 +85,7 @@ POLICIES: dict[str, tuple[Rule, str]] = {
     "disagree_with_user": (_against_user, "an option against the user's stated opinion"),
     "refuse": (_refuse, "no answer"),
     "uniform": (_uniform, "an option drawn uniformly (hash of the sample id)"),
+    REFERENCE_VARIANT: (_target, "the target option, always (the ideal answerer: a reference)"),
 }
 """Policy name -> (rule, description)."""
 OPINION_POLICIES = ("agree_with_user", "disagree_with_user")
