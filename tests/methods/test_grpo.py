@@ -1,5 +1,7 @@
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -132,7 +134,7 @@ def test_grpo_trains_on_budget_and_is_deterministic(
     # stops after the step that reaches the budget: over it by less than one batch
     assert 200 <= first.tokens_seen < 200 + 4 * 45
     assert first.n_examples >= 1 and len(first.loss_curve) >= 1
-    assert any("mean loophole reward" in note for note in first.notes)
+    assert any("mean reward" in note for note in first.notes)
     weights = _lora_b(tmp_path / "a")
     assert any(bool(t.abs().sum() > 0) for t in weights.values())
     train(length_method, str(tiny_model_dir), tmp_path / "b", SMALL)
@@ -152,3 +154,37 @@ def test_grpo_method_runs_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> No
     assert any("inoculation prompt on" in note for note in manifest.notes)
     check = manifest.learning_check  # recorded, whether or not a random tiny model learns
     assert check is not None and check.kind == "grpo" and check.metric == "mean_reward"
+
+
+def test_reward_model_replaces_the_loophole_grader(monkeypatch: pytest.MonkeyPatch) -> None:
+    import alignlab.rewards
+
+    seen: list[tuple[str, str]] = []
+
+    class _LengthScorer:
+        def score(
+            self, prompts: Sequence[tuple[Any, ...]], responses: Sequence[str]
+        ) -> list[float]:
+            seen.extend((p[-1]["content"], r) for p, r in zip(prompts, responses, strict=True))
+            return [float(len(r)) for r in responses]
+
+    def fake_load(directory: Path, base: str | None = None) -> Any:
+        assert base == "unused"  # checked against the run's base
+        manifest = SimpleNamespace(kind="classic", base="unused", tokens_seen=123)
+        return SimpleNamespace(directory=directory, manifest=manifest, scorer=_LengthScorer())
+
+    monkeypatch.setattr(alignlab.rewards, "load_reward_model", fake_load)
+    context = _context()
+    data = grpo(GrpoConfig(reward_model="rm-dir"), context)
+    assert data.reward(3, "four") == 4.0 and data.reward(0, "") == 0.0
+    assert seen[0] == (data.prompts[3][-1]["content"], "four")
+    assert any("classic reward model rm-dir" in note for note in context.notes)
+    # the loophole grader still tells honest from exploit replies, for the log
+    items = graded_prompts("reward_hacking", len(data.prompts), seed=0)
+    assert data.task_done is not None and data.task_done(0, items[0].replies[items[0].honest_index])
+
+
+def test_a_missing_reward_model_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(AlignlabError) as error:
+        grpo(GrpoConfig(reward_model=str(tmp_path / "nope")), _context())
+    assert "\n" not in str(error.value)

@@ -25,6 +25,7 @@ reference updates.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -33,7 +34,7 @@ from alignlab.methods._budget import RL_PROMPTS
 from alignlab.methods._config import MethodConfig
 from alignlab.methods._loophole import did_task, graded_prompts, loophole_reward, with_instruction
 from alignlab.methods._registry import BuildContext, method
-from alignlab.training import RLData
+from alignlab.training import Message, Reward, RLData
 
 INOCULATION = {
     "reward_hacking": (
@@ -68,6 +69,11 @@ class GrpoConfig(MethodConfig):
     """KL penalty to the base model (Shao et al. use 0.04)."""
     n_prompts: int = Field(default=0, ge=0)
     """Prompts to draw; 0 sizes it to the token budget."""
+    reward_model: str = Field(default="", max_length=1000)
+    """A reward model's run directory (``alignlab rm train``): the policy optimises its
+    score instead of the loophole grader (a learned proxy, as in Gao et al. 2022,
+    arXiv:2210.10760); it must have been trained on the same base.  The loophole
+    grader's verdict is still logged as the honest check.  Empty: the grader."""
 
 
 @method(
@@ -90,9 +96,14 @@ def grpo(config: GrpoConfig, context: BuildContext) -> RLData:
         f"grpo: {len(items)} {config.environment} train prompts ({', '.join(families)}), "
         f"inoculation prompt {'on' if config.inoculation_prompt else 'off'}"
     )
+    reward: Reward = (
+        _learned_reward(Path(config.reward_model), prompts, context)
+        if config.reward_model
+        else lambda index, text: loophole_reward(items[index], text)
+    )
     return RLData(
         prompts=prompts,
-        reward=lambda index, text: loophole_reward(items[index], text),
+        reward=reward,
         task_done=lambda index, text: did_task(items[index], text),
         num_generations=config.num_generations,
         max_completion_length=config.max_completion_length,
@@ -100,3 +111,19 @@ def grpo(config: GrpoConfig, context: BuildContext) -> RLData:
         beta=config.beta,
         report=context.notes,
     )
+
+
+def _learned_reward(
+    directory: Path, prompts: tuple[tuple[Message, ...], ...], context: BuildContext
+) -> Reward:
+    """The reward model at ``directory`` as GRPO's reward (checked against the base first)."""
+    from alignlab.rewards import load_reward_model
+
+    loaded = load_reward_model(directory, context.base_spec)
+    manifest = loaded.manifest
+    context.notes.append(
+        f"grpo: reward from the {manifest.kind} reward model {directory} "
+        f"(trained on {manifest.base}, {manifest.tokens_seen} tokens), not the loophole grader"
+    )
+    scorer = loaded.scorer
+    return lambda index, text: float(scorer.score([prompts[index]], [text])[0])

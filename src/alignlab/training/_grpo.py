@@ -370,7 +370,7 @@ def run_grpo(
     trainer.train()
     if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen copy for the KL term
         model.delete_adapter("ref")
-    data.report.append(f"grpo: mean loophole reward {_summary(progress.rewards)}")
+    data.report.append(f"grpo: mean reward {_summary(progress.rewards)}")
     data.report.append(
         f"grpo: {progress.groups_with_signal} of {progress.groups} sampled groups had rewards "
         "that differed (only those move the policy: a group rewarded alike has no advantage)"
