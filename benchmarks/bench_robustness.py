@@ -38,6 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from _machine import DEFAULT_BENCH_MODEL, results_path
 from alignlab._errors import AlignlabError
 from alignlab.attacks import (
+    VERDICT_SPLIT,
     AttackReport,
     RobustnessFile,
     attack_cells,
@@ -74,7 +75,9 @@ def _cached_report(
     options: argparse.Namespace,
     base_logs: dict[str, Any],
 ) -> AttackReport:
-    path = RUNS / options.model / f"{eval_name}-{attack}-{hardening}-{options.limit}.json"
+    limit = _limit(eval_name, options)
+    splits = "+".join(options.splits)
+    path = RUNS / options.model / f"{eval_name}-{attack}-{hardening}-{splits}-{limit}.json"
     if path.exists():
         return AttackReport.model_validate_json(path.read_text())
     args = _task_args(eval_name)
@@ -83,7 +86,8 @@ def _cached_report(
         eval_name,
         f"alignlab/{options.model}",
         attack,
-        limit=options.limit,
+        splits=options.splits,
+        limit=limit,
         task_args=args,
         log_dir=options.log_dir,
         hardening=None if hardening == NO_HARDENING else hardening,
@@ -91,6 +95,15 @@ def _cached_report(
     )
     write_report(report, path)
     return report
+
+
+def _limit(eval_name: str, options: argparse.Namespace) -> int:
+    """Samples per split: ``--limit``, or the eval's own from ``--eval-limit``."""
+    for entry in options.eval_limit:
+        name, _, value = entry.partition("=")
+        if name == eval_name:
+            return int(value)
+    return int(options.limit)
 
 
 def _applies(eval_name: str, hardening: str) -> bool:
@@ -108,7 +121,23 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=60, help="samples per split")
     parser.add_argument("--evals", default="", help="comma-separated (default: all)")
     parser.add_argument("--attacks", default="", help="comma-separated (default: all)")
+    parser.add_argument(
+        "--eval-limit",
+        action="append",
+        default=["cot_faithfulness=10"],
+        help="EVAL=N: another limit for one eval (cot_faithfulness generates its reasoning: "
+        "about 5 s a sample on smollm2-135m)",
+    )
+    parser.add_argument(
+        "--splits", type=lambda text: tuple(text.split(",")), default=("test", "heldout")
+    )
     parser.add_argument("--hardening", default="position_debias")
+    parser.add_argument(
+        "--hardened-attacks",
+        default="answer_position",
+        help="comma-separated attacks rerun on the hardened evals (default: the one the "
+        "hardening answers)",
+    )
     parser.add_argument("--log-dir", type=Path, default=Path("logs/robustness"))
     options = parser.parse_args()
 
@@ -134,7 +163,7 @@ def main() -> None:
         if not _applies(eval_name, options.hardening):
             continue
         hardened_rows[eval_name], hardened_logs = {}, {}
-        for attack in attacks:
+        for attack in options.hardened_attacks.split(","):
             report = _cached_report(eval_name, attack, options.hardening, options, hardened_logs)
             seconds[eval_name][f"{attack}+{options.hardening}"] = report.seconds
             hardened_rows[eval_name][attack] = attack_cells(report)
@@ -149,6 +178,7 @@ def main() -> None:
         hardened_verdicts={e: metric_verdicts(r) for e, r in hardened_rows.items()},
         timings=seconds,
         limit_per_split=options.limit,
+        split=VERDICT_SPLIT if VERDICT_SPLIT in options.splits else options.splits[-1],
     )
     path = results_path(RESULTS, "robustness", options.model)
     atomic_write_text(path, robustness.to_json())
