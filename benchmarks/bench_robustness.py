@@ -99,7 +99,7 @@ def _cached_report(
 
 def _limit(eval_name: str, options: argparse.Namespace) -> int:
     """Samples per split: ``--limit``, or the eval's own from ``--eval-limit``."""
-    for entry in options.eval_limit:
+    for entry in reversed(options.eval_limit):  # the last given wins over the default
         name, _, value = entry.partition("=")
         if name == eval_name:
             return int(value)
