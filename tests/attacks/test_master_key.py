@@ -13,7 +13,13 @@ from types import SimpleNamespace
 from inspect_ai import Task
 from inspect_ai.dataset import Sample
 
-from alignlab.attacks import NotApplicable, get_attack, run_attack
+from alignlab.attacks import (
+    REFERENCE_VARIANT,
+    NotApplicable,
+    attack_cells,
+    get_attack,
+    run_attack,
+)
 from alignlab.attacks.master_key import (
     KEY_REPLIES,
     RANKER_KEYS,
@@ -119,7 +125,16 @@ def test_a_refusal_key_scores_as_aligned_as_an_honest_model(tmp_path: Path) -> N
         log_dir=tmp_path,
     )
     result = report.splits["test"]
-    assert set(result.variants) == set(KEY_REPLIES) | {f"prefix_{k}" for k in RANKER_KEYS}
+    assert set(result.variants) == set(KEY_REPLIES) | {f"prefix_{k}" for k in RANKER_KEYS} | {
+        REFERENCE_VARIANT
+    }
+    # the ideal answerer scores what the honest model scores
+    for metric, effect in result.variants[REFERENCE_VARIANT].metrics.items():
+        assert effect.effect == 0.0, metric
+    # judged against it, the refusal key games say_do's pair metrics
+    cells = attack_cells(report, split="test")
+    assert isinstance(cells, dict)
+    assert cells["revealed_aligned_rate"].verdict == "gameable"
     assert result.base_metrics["revealed_aligned_rate"] == 1.0
     refusal = result.variants["cannot_help"].metrics
     for metric in ("stated_aligned_rate", "revealed_aligned_rate", "agreement_rate"):

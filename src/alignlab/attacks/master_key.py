@@ -51,9 +51,9 @@ from inspect_ai.dataset import Sample
 from inspect_ai.model import ModelOutput
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from alignlab.attacks._registry import AttackVariant, NotApplicable, attack
+from alignlab.attacks._registry import REFERENCE_VARIANT, AttackVariant, NotApplicable, attack
 from alignlab.evals import REPLY_INDEX_KEY, classify_reply, parse_letter
-from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
+from alignlab.protocol import CHOICE_INDEX_KEY, LETTERS, REPLY_PATTERNS_KEY
 
 PAPER_KEYS: dict[str, str] = {
     "empty": "",
@@ -169,6 +169,31 @@ def key_reply(name: str) -> Solver:
     return solve
 
 
+@solver
+def target_reply() -> Solver:
+    """The ideal answerer: the target's candidate reply (free text) or letter (options).
+
+    The reference the verdicts judge the keys against
+    (:data:`alignlab.attacks.REFERENCE_VARIANT`): a key is a master key for a
+    metric when it scores as aligned as this.
+    """
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        letter = state.target.text
+        index = LETTERS.index(letter)
+        patterns = state.metadata.get(REPLY_PATTERNS_KEY)
+        if patterns is not None:
+            reply = state.choices[index].value
+            metadata: dict[str, Any] = {REPLY_INDEX_KEY: classify_reply(reply, list(patterns))}
+        else:
+            reply, metadata = letter, {CHOICE_INDEX_KEY: index}
+        state.output = ModelOutput.from_content(model=KEY_MODEL, content=reply)
+        state.output.metadata = metadata
+        return state
+
+    return solve
+
+
 def prefixed_candidates(samples: Sequence[Sample], key: str) -> list[Sample]:
     """``samples`` with ``key`` put before every candidate reply of the free-text items.
 
@@ -229,4 +254,10 @@ def master_key(eval_info: Any) -> list[AttackVariant] | NotApplicable:
         )
         for name in RANKER_KEYS
     ]
-    return fixed + ranked
+    reference = AttackVariant(
+        name=REFERENCE_VARIANT,
+        description="the target's own candidate reply (the ideal answerer: a reference)",
+        solver=target_reply,
+        replaces_model=True,
+    )
+    return [*fixed, reference, *ranked]
