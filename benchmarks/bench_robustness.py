@@ -80,6 +80,14 @@ def _cached_report(
     path = RUNS / options.model / f"{eval_name}-{attack}-{hardening}-{splits}-{limit}.json"
     if path.exists():
         return AttackReport.model_validate_json(path.read_text())
+    if options.cached_only:
+        return AttackReport(
+            eval=eval_name,
+            model=options.model,
+            attack=attack,
+            date="",
+            not_applicable="not run: the benchmark was stopped before this attack",
+        )
     args = _task_args(eval_name)
     assert args is not None
     report = run_attack(
@@ -139,6 +147,11 @@ def main() -> None:
         "hardening answers)",
     )
     parser.add_argument("--log-dir", type=Path, default=Path("logs/robustness"))
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="write the file from the reports already run; the rest are marked not run",
+    )
     options = parser.parse_args()
 
     evals = [e for e in registered_evals() if not options.evals or e in options.evals.split(",")]
