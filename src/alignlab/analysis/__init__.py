@@ -48,6 +48,13 @@ from alignlab.analysis._log_metrics import (
     logged_metrics,
     sample_scores,
 )
+from alignlab.analysis._membership import (
+    AUROC_RESAMPLES,
+    DEFAULT_MIN_K,
+    auroc,
+    difference_of_independent,
+    min_k_prob,
+)
 from alignlab.analysis._metric_ci import metric_ci
 from alignlab.analysis._paired import (
     MAX_UNDEFINED_SHARE,
@@ -56,13 +63,6 @@ from alignlab.analysis._paired import (
     log_paired_differences,
     mcnemar_from_logs,
     paired_metric_difference,
-)
-from alignlab.analysis._membership import (
-    AUROC_RESAMPLES,
-    DEFAULT_MIN_K,
-    auroc,
-    difference_of_independent,
-    min_k_prob,
 )
 from alignlab.analysis._patterns import FEATURE_EFFECT_COLUMNS, feature_effects
 from alignlab.analysis._ranking import (

@@ -120,13 +120,16 @@ def check_attack_args(info: AttackInfo, attack_args: Mapping[str, Any]) -> BaseM
     """
     if info.options is None:
         if attack_args:
-            raise AlignlabError(f"attack '{info.name}' takes no options (got {sorted(attack_args)})")
+            raise AlignlabError(
+                f"attack '{info.name}' takes no options (got {sorted(attack_args)})"
+            )
         return None
     valid = sorted(info.options.model_fields)
     unknown = [k for k in attack_args if k not in valid]
     if unknown:
         raise AlignlabError(
-            f"unknown option '{unknown[0]}' for attack '{info.name}'; its options: {', '.join(valid)}"
+            f"unknown option '{unknown[0]}' for attack '{info.name}'; "
+            f"its options: {', '.join(valid)}"
         )
     try:
         return info.options.model_validate(dict(attack_args))

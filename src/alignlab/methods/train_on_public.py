@@ -29,7 +29,7 @@ would be.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, field_validator
 
@@ -39,7 +39,7 @@ from alignlab.methods._config import MethodConfig
 from alignlab.methods._registry import BuildContext, method
 from alignlab.training import SFTExample
 
-CONTAMINATED_SPLIT = "test"
+CONTAMINATED_SPLIT: Final = "test"
 """The split trained on: the one the eval's headline numbers come from."""
 FLAG = "i_know_this_contaminates"
 """The parameter the user must set to true."""

@@ -51,6 +51,8 @@ def token_logprobs(loaded: LoadedModel, sequences: Sequence[Sequence[int]]) -> l
             logps = torch.log_softmax(logits, dim=-1)
             picked = logps.gather(1, tensor[0, 1:].unsqueeze(1)).squeeze(1)
             if not bool(torch.isfinite(picked).all()):
-                raise AlignlabError(f"sequence {index}: the model gave non-finite log-probabilities")
+                raise AlignlabError(
+                    f"sequence {index}: the model gave non-finite log-probabilities"
+                )
             out.append([float(v) for v in picked.cpu()])
     return out
