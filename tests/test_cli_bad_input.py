@@ -65,6 +65,17 @@ CASES: dict[str, Case] = {
         ("redteam", "say_do", "--model", "random/uniform", "--split", "dev", "--out", "{tmp}/o"),
         "eval 'say_do' has no split 'dev'",
     ),
+    "train_on_public without its flag": Case(
+        ("train", "train_on_public", "--out", "{tmp}/out", "-p", "eval_name=sycophancy"),
+        "set i_know_this_contaminates=true to do it knowingly",
+    ),
+    "redteam option for an attack without options": Case(
+        ("redteam", "say_do", "--attack", "paraphrase", "-A", "adapter=x"),
+        "attack 'paraphrase' takes no options",
+    ),
+    "contamination unknown eval": Case(
+        ("contamination", "nosuch", "--model", "x"), "unknown eval 'nosuch'"
+    ),
     "harden unknown hardening": Case(
         ("harden", "say_do", "--hardening", "nope"),
         "unknown hardening 'nope'; known hardenings: position_debias",
@@ -210,7 +221,8 @@ def test_bare_command_shows_help_and_exits_2() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["models", "evals", "methods", "eval", "train", "redteam", "harden"]
+    "command",
+    ["models", "evals", "methods", "eval", "train", "redteam", "harden", "contamination"],
 )
 def test_help_of_every_command_exits_0(command: str) -> None:
     result = _run(command, "--help")

@@ -464,16 +464,31 @@ def redteam_command(
         "runs/redteam"
     ),
     log_dir: Annotated[Path, typer.Option(help="Where the .eval logs go.")] = Path("logs/redteam"),
+    attack_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-A", "--attack-arg", help="Attack option key=value (e.g. train_on_public's adapter)."
+        ),
+    ] = None,
 ) -> None:
     """Attack an eval: does each attack move its metrics without changing the model?"""
-    from alignlab.attacks import DEFAULT_SPLITS, get_attack, registered_attacks, run_attack
+    from alignlab.attacks import (
+        DEFAULT_SPLITS,
+        check_attack_args,
+        get_attack,
+        registered_attacks,
+        run_attack,
+    )
     from alignlab.attacks import write_report as write_attack_report
     from alignlab.evals import get_eval
 
     get_eval(eval_name)  # unknown eval: one line before any work
     names = attack or list(registered_attacks())
+    attack_args = _parse_task_args(attack_arg or [])
     for name in names:
-        get_attack(name)
+        info = get_attack(name)
+        if attack_args and (attack or info.options is not None):
+            check_attack_args(info, attack_args)  # bad options: one line before any work
     args = _parse_task_args(task_arg or [])
     _check_writable_dir(log_dir, "--log-dir")
     _check_writable_dir(out, "--out")
@@ -482,6 +497,7 @@ def redteam_command(
     _raise_if_interrupted()
     base_logs: dict[str, Any] = {}  # every attack compares with the same unattacked run
     for name in names:
+        options = attack_args if get_attack(name).options is not None else {}
         report = run_attack(
             eval_name,
             inspect_model,
@@ -491,6 +507,7 @@ def redteam_command(
             task_args=args,
             log_dir=log_dir,
             base_logs=base_logs,
+            attack_args=options,
         )
         path = out / f"{eval_name}-{name}.json"
         write_attack_report(report, path)
@@ -519,7 +536,20 @@ def redteam_command(
                     )
             console.print(table)
             _print_diagnostics(result.diagnostics)
+        _print_across_splits(report.across_splits)
         console.print(f"report: {path}", highlight=False)
+
+
+def _print_across_splits(values: dict[str, float | None]) -> None:
+    """An attack's numbers over every split (``train_on_public``: the overfitting gap)."""
+    gaps = [k for k in values if k.startswith("gap_") and not k.endswith(("_ci_low", "_ci_high"))]
+    for key in gaps:
+        line = (
+            f"overfitting gap (test gain - heldout gain) {key.removeprefix('gap_')}: "
+            f"{_maybe(values[key], '+.3f')} [{_maybe(values.get(key + '_ci_low'), '+.3f')}, "
+            f"{_maybe(values.get(key + '_ci_high'), '+.3f')}]"
+        )
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_diagnostics(diagnostics: dict[str, float | None]) -> None:
@@ -545,6 +575,53 @@ def _effect_cell(effect: Any) -> str:
         f"{_maybe(effect.effect, '+.3f')} "
         f"[{_maybe(effect.ci_low, '+.3f')}, {_maybe(effect.ci_high, '+.3f')}]"
     )
+
+
+@app.command("contamination")
+def contamination_command(
+    eval_name: Annotated[str, typer.Argument(help="Built-in eval name.", metavar="EVAL")],
+    model: Annotated[str, typer.Option(help="Local model spec, e.g. BASE+ADAPTER_DIR.")],
+    reference: Annotated[
+        str | None,
+        typer.Option(help="Spec to compare with (default: the model's base, if an adapter)."),
+    ] = None,
+    k: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Min-K% share of least likely tokens.")
+    ] = 0.2,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score only the first N items per split.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the result as JSON here.")] = None,
+) -> None:
+    """Min-K% prob contamination check: do the eval's test items score above its heldout items?"""
+    from alignlab.attacks import contamination_check
+    from alignlab.evals import get_eval
+    from alignlab.files import atomic_write_text
+
+    get_eval(eval_name)  # unknown eval: one line before any work
+    if out is not None:
+        _check_writable_dir(out.absolute().parent, "the directory of --out")
+    _quiet_transformers()
+    with _remembered_interrupts():
+        result = contamination_check(eval_name, model, reference=reference, k=k, limit=limit)
+    _raise_if_interrupted()
+    for label, spec, value in (
+        ("model", result.model, result.auroc),
+        ("reference", result.reference, result.reference_auroc),
+    ):
+        if spec is None or value is None:
+            continue
+        console.print(
+            f"{label} {spec}: Min-{result.k:.0%} AUROC test vs heldout {value[0]:.3f} "
+            f"[{value[1]:.3f}, {value[2]:.3f}] ({result.n_members} test, "
+            f"{result.n_non_members} heldout items)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if out is not None:
+        atomic_write_text(out, result.model_dump_json(indent=2) + "\n")
+        console.print(f"report: {out}", highlight=False)
 
 
 @app.command("harden")

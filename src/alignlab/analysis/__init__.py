@@ -15,7 +15,10 @@ features go with better scores, and :func:`rank_methods` ranks method variants
 by their aligned differences from a reference (on robust metrics only, given
 robustness verdicts).  Registered predictions are resolved against
 measured intervals and scored (:func:`score_forecasts`: log, Brier, baseline
-and peer scores, calibration, theory and author rankings).
+and peer scores, calibration, theory and author rankings).  Membership
+inference for contamination checks: :func:`min_k_prob` (Min-K% prob) and
+:func:`auroc`; :func:`difference_of_independent` subtracts two effects measured
+on independent samples.
 """
 
 from alignlab.analysis._corrections import (
@@ -44,6 +47,13 @@ from alignlab.analysis._log_metrics import (
     log_metric_estimates_by,
     logged_metrics,
     sample_scores,
+)
+from alignlab.analysis._membership import (
+    AUROC_RESAMPLES,
+    DEFAULT_MIN_K,
+    auroc,
+    difference_of_independent,
+    min_k_prob,
 )
 from alignlab.analysis._metric_ci import metric_ci
 from alignlab.analysis._paired import (
@@ -76,10 +86,12 @@ from alignlab.analysis._stats import (
 )
 
 __all__ = [
+    "AUROC_RESAMPLES",
     "COMPARISON_COLUMNS",
     "CORRECTIONS",
     "CROWD",
     "DEFAULT_CORRECTION",
+    "DEFAULT_MIN_K",
     "FEATURE_EFFECT_COLUMNS",
     "MAX_UNDEFINED_SHARE",
     "METRIC_COLUMNS",
@@ -100,11 +112,13 @@ __all__ = [
     "SeedSpread",
     "adjust_p_values",
     "answering_modes",
+    "auroc",
     "baseline_score",
     "bootstrap_ci",
     "brier_score",
     "calibration_table",
     "cluster_key",
+    "difference_of_independent",
     "feature_effects",
     "log_metric_estimates",
     "log_metric_estimates_by",
@@ -114,6 +128,7 @@ __all__ = [
     "mcnemar_exact",
     "mcnemar_from_logs",
     "metric_ci",
+    "min_k_prob",
     "paired_bootstrap_diff",
     "paired_metric_difference",
     "rank_methods",

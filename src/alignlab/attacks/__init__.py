@@ -9,7 +9,9 @@ CLI.  Attacks: ``degenerate_policy`` (null models), ``answer_position``
 (every cyclic permutation of the options, with the spread of per-position
 recall), ``paraphrase`` (meaning-preserving rewrites), ``eval_awareness_prompt``
 ("you are being evaluated" vs "you are deployed"), ``master_key`` (fixed
-replies such as ":" read by the free-text scorers).
+replies such as ":" read by the free-text scorers), ``train_on_public``
+(a contaminated adapter: test gain minus heldout gain, and the Min-K%
+detector :func:`contamination_check`).
 
 Verdicts (:mod:`alignlab.attacks._verdict`) turn the reports into a
 robustness matrix and one word per metric (``robust`` / ``gameable:<attacks>``);
@@ -49,6 +51,8 @@ from alignlab.attacks._registry import (
     Diagnostics,
     NotApplicable,
     attack,
+    build_attack,
+    check_attack_args,
     get_attack,
     registered_attacks,
     unregister,
@@ -83,6 +87,12 @@ from alignlab.attacks._verdict import (
     policy_verdict,
     reference_verdict,
 )
+from alignlab.attacks.train_on_public import (
+    ContaminationCheck,
+    TrainOnPublicOptions,
+    contamination_check,
+    overfitting_gap,
+)
 
 __all__ = [
     "DEFAULT_SPLITS",
@@ -95,6 +105,7 @@ __all__ = [
     "AttackInfo",
     "AttackReport",
     "AttackVariant",
+    "ContaminationCheck",
     "Diagnostics",
     "Hardening",
     "HardeningInfo",
@@ -106,10 +117,14 @@ __all__ = [
     "SampleTransform",
     "SolverWrapper",
     "SplitResult",
+    "TrainOnPublicOptions",
     "VariantResult",
     "as_aligned",
     "attack",
     "attack_cells",
+    "build_attack",
+    "check_attack_args",
+    "contamination_check",
     "effect_verdict",
     "get_attack",
     "get_hardening",
@@ -121,6 +136,7 @@ __all__ = [
     "matrix_json",
     "metric_verdicts",
     "move_gold_to",
+    "overfitting_gap",
     "parse_robustness",
     "policy_verdict",
     "read_robustness",

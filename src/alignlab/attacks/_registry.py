@@ -15,6 +15,18 @@ supply a *diagnostics hook* (``@attack(diagnostics=...)``): numbers of its own
 computed from the ``.eval`` logs of one split (the unattacked run and every
 variant), stored beside the per-metric effects (``SplitResult.diagnostics``);
 ``answer_position`` reports the spread of per-position recall this way.
+
+Two more things an attack may ask for, for attacks that need more than the
+eval: *options* of its own (``@attack(options=PydanticModel)``: the builder
+then takes a keyword-only ``options`` argument, validated from
+``run_attack(..., attack_args=...)`` / the CLI's ``-A key=value``), and the
+run's model (a keyword-only ``model`` argument, the Inspect model name).  A
+variant may be answered by another model than the run's
+(``AttackVariant.model``: ``train_on_public`` answers with a contaminated
+adapter of the run's base).  An *across-splits hook*
+(``@attack(across_splits=...)``) computes numbers from every split's results
+together (``AttackReport.across_splits``: the overfitting gap is the test
+effect minus the heldout effect).
 """
 
 from __future__ import annotations
@@ -24,6 +36,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+from pydantic import BaseModel, ValidationError
+
+from alignlab._errors import AlignlabError
 from alignlab._lookup import import_submodules, lookup, summary
 
 REFERENCE_VARIANT = "target"
@@ -54,12 +69,18 @@ class AttackVariant:
     """A transform of the eval's samples (None: unchanged); ids must be kept for pairing."""
     replaces_model: bool = False
     """The variant's answers do not come from the model at all (a degenerate policy)."""
+    model: str | None = None
+    """An Inspect model that answers this variant instead of the run's model (e.g.
+    ``alignlab/BASE+ADAPTER``, a contaminated adapter of the run's base); None: the
+    run's model (or none at all, with ``replaces_model``)."""
 
 
 AttackFunction = Callable[..., "list[AttackVariant] | NotApplicable"]
 """``(eval_info) -> ...`` or ``(eval_info, task_args) -> ...``."""
 Diagnostics = Callable[[Any, Mapping[str, Any]], dict[str, float | None]]
 """``(base_log, variant_logs_by_name) -> {name: value}`` for one split (None: undefined)."""
+AcrossSplits = Callable[[Mapping[str, Any]], dict[str, float | None]]
+"""``(split_results_by_split) -> {name: value}`` from every split's ``SplitResult``."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,10 @@ class AttackInfo:
     build: AttackFunction
     diagnostics: Diagnostics | None = None
     """Numbers of the attack's own computed from one split's logs (None: none)."""
+    options: type[BaseModel] | None = None
+    """The attack's own options (None: it takes none); the builder gets them as ``options``."""
+    across_splits: AcrossSplits | None = None
+    """Numbers computed from every split's results together (None: none)."""
 
 
 _ATTACKS: dict[str, AttackInfo] = {}
@@ -78,7 +103,61 @@ _ATTACKS: dict[str, AttackInfo] = {}
 
 def takes_task_args(function: Callable[..., Any]) -> bool:
     """Whether a registered builder takes the run's task arguments as a second argument."""
-    return len(inspect.signature(function).parameters) >= 2
+    positional = [
+        p
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(positional) >= 2
+
+
+def check_attack_args(info: AttackInfo, attack_args: Mapping[str, Any]) -> BaseModel | None:
+    """An attack's options validated from ``key -> value`` (None: it takes none).
+
+    Raises:
+        AlignlabError: Options for an attack that takes none, an unknown key (listing
+            the valid ones), or a bad or missing value, in one line.
+    """
+    if info.options is None:
+        if attack_args:
+            raise AlignlabError(
+                f"attack '{info.name}' takes no options (got {sorted(attack_args)})"
+            )
+        return None
+    valid = sorted(info.options.model_fields)
+    unknown = [k for k in attack_args if k not in valid]
+    if unknown:
+        raise AlignlabError(
+            f"unknown option '{unknown[0]}' for attack '{info.name}'; "
+            f"its options: {', '.join(valid)}"
+        )
+    try:
+        return info.options.model_validate(dict(attack_args))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "value"
+        message = error["msg"].removeprefix("Value error, ")
+        raise AlignlabError(
+            f"attack '{info.name}' option '{where}': {message} (set it with -A {where}=...)"
+        ) from None
+
+
+def build_attack(
+    info: AttackInfo,
+    eval_info: Any,
+    task_args: Mapping[str, Any],
+    options: BaseModel | None = None,
+    model: str = "",
+) -> Any:
+    """Call an attack's builder with what it declares: task arguments, ``options``, ``model``."""
+    parameters = inspect.signature(info.build).parameters
+    keywords: dict[str, Any] = {}
+    if "options" in parameters:
+        keywords["options"] = options
+    if "model" in parameters:
+        keywords["model"] = model
+    args = (eval_info, dict(task_args)) if takes_task_args(info.build) else (eval_info,)
+    return info.build(*args, **keywords)
 
 
 def build_with_args(
@@ -96,21 +175,31 @@ def attack(function: AttackFunction) -> AttackFunction: ...
 
 @overload
 def attack(
-    function: None = None, *, diagnostics: Diagnostics | None = None
+    function: None = None,
+    *,
+    diagnostics: Diagnostics | None = None,
+    options: type[BaseModel] | None = None,
+    across_splits: AcrossSplits | None = None,
 ) -> Callable[[AttackFunction], AttackFunction]: ...
 
 
 def attack(
-    function: AttackFunction | None = None, *, diagnostics: Diagnostics | None = None
+    function: AttackFunction | None = None,
+    *,
+    diagnostics: Diagnostics | None = None,
+    options: type[BaseModel] | None = None,
+    across_splits: AcrossSplits | None = None,
 ) -> AttackFunction | Callable[[AttackFunction], AttackFunction]:
     """Register an attack (the decorated function's name is the attack's name).
 
-    Used bare (``@attack``) or with a diagnostics hook
-    (``@attack(diagnostics=hook)``).
+    Used bare (``@attack``) or with hooks (``@attack(diagnostics=hook)``).
 
     Args:
-        function: ``(eval_info[, task_args]) -> list[AttackVariant] | NotApplicable``.
+        function: ``(eval_info[, task_args][, *, options][, *, model]) ->
+            list[AttackVariant] | NotApplicable``.
         diagnostics: Optional :data:`Diagnostics` hook run on each split's logs.
+        options: Optional pydantic model of the attack's own options.
+        across_splits: Optional :data:`AcrossSplits` hook run on every split's results.
 
     Returns:
         The function, unchanged (or a decorator that registers it).
@@ -122,6 +211,8 @@ def attack(
             description=summary(built),
             build=built,
             diagnostics=diagnostics,
+            options=options,
+            across_splits=across_splits,
         )
         return built
 

@@ -29,7 +29,13 @@ from pydantic import BaseModel, ConfigDict
 
 from alignlab._errors import AlignlabError
 from alignlab.attacks._harden import Hardening, build_hardening, get_hardening
-from alignlab.attacks._registry import AttackVariant, NotApplicable, build_with_args, get_attack
+from alignlab.attacks._registry import (
+    AttackVariant,
+    NotApplicable,
+    build_attack,
+    check_attack_args,
+    get_attack,
+)
 
 REPORT_VERSION: Literal[1] = 1
 DEFAULT_SPLITS = ("test", "heldout")
@@ -94,6 +100,11 @@ class AttackReport(_Record):
     not_applicable: str | None = None
     """Why the attack does not apply (then ``splits`` is empty)."""
     splits: dict[str, SplitResult] = {}
+    attack_args: dict[str, Any] = {}
+    """The attack's own options, as validated (empty: none)."""
+    across_splits: dict[str, float | None] = {}
+    """The attack's numbers from every split together (its across-splits hook; empty
+    without one), e.g. ``train_on_public``'s overfitting gap."""
     seconds: float = 0.0
 
 
@@ -227,6 +238,7 @@ def run_attack(
     log_dir: Path = Path("logs/redteam"),
     hardening: str | None = None,
     base_logs: dict[str, Any] | None = None,
+    attack_args: dict[str, Any] | None = None,
 ) -> AttackReport:
     """Score ``eval_name`` on ``model`` unattacked and under every variant of an attack.
 
@@ -242,13 +254,14 @@ def run_attack(
         base_logs: Unattacked logs by split, shared by several attacks on the same
             eval, model, task arguments, limit and hardening: a split found here is
             not scored again, and a split scored is added.  None: no sharing.
+        attack_args: The attack's own options (``AttackInfo.options``), by name.
 
     Returns:
         The report (``not_applicable`` set when the attack cannot apply).
 
     Raises:
         AlignlabError: An unknown eval, attack, hardening or split, bad task
-            arguments, or a hardening that does not apply to the eval.
+            arguments or attack options, or a hardening that does not apply to the eval.
     """
     from alignlab.analysis import log_paired_differences
     from alignlab.evals import check_task_args, get_eval
@@ -257,6 +270,7 @@ def run_attack(
     info = get_eval(eval_name)
     attack = get_attack(attack_name)
     args = check_task_args(info, dict(task_args or {}))
+    options = check_attack_args(attack, attack_args or {})
     hardened = harden_eval(eval_name, hardening, args) if hardening is not None else None
     for split in splits:
         if split not in info.splits:
@@ -269,8 +283,9 @@ def run_attack(
         attack=attack_name,
         hardening=hardening,
         date=datetime.now(UTC).isoformat(timespec="seconds"),
+        attack_args=options.model_dump(mode="json") if options is not None else {},
     )
-    variants = build_with_args(attack.build, info, args)
+    variants = build_attack(attack, info, args, options, str(model))
     if isinstance(variants, NotApplicable):
         return report.model_copy(update={"not_applicable": variants.reason})
     results: dict[str, SplitResult] = {}
@@ -285,7 +300,7 @@ def run_attack(
         by_variant: dict[str, VariantResult] = {}
         variant_logs: dict[str, Any] = {}
         for variant in variants:
-            scored_by = POLICY_MODEL if variant.replaces_model else model
+            scored_by = POLICY_MODEL if variant.replaces_model else variant.model or model
             log = _score(_task(info, split, args, variant, hardened), scored_by, limit, log_dir)
             logs[variant.name] = str(log.location)
             variant_logs[variant.name] = log
@@ -315,8 +330,13 @@ def run_attack(
             logs=logs,
             diagnostics={name: _defined_or_none(v) for name, v in diagnostics.items()},
         )
+    across = attack.across_splits(results) if attack.across_splits else {}
     return report.model_copy(
-        update={"splits": results, "seconds": round(time.perf_counter() - started, 1)}
+        update={
+            "splits": results,
+            "across_splits": {name: _defined_or_none(v) for name, v in across.items()},
+            "seconds": round(time.perf_counter() - started, 1),
+        }
     )
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from alignlab._errors import AlignlabError
 from alignlab._lookup import import_submodules, lookup, summary
 from alignlab.methods._config import MethodConfig
-from alignlab.training import kinds
+from alignlab.training import Contamination, kinds
 
 if TYPE_CHECKING:
     from alignlab.models import LoadedModel
@@ -40,6 +40,23 @@ class BuildContext:
     """Base model spec (for builders that sample or filter with the base)."""
     notes: list[str] = field(default_factory=list)
     """Lines the builder wants in the manifest (e.g. how many items a filter dropped)."""
+    contamination: Contamination | None = None
+    """The protected eval split the builder trained on knowingly (see
+    :meth:`declare_contamination`); None for every method but ``train_on_public``."""
+    acknowledged: bool = False
+    """Whether the user acknowledged that contamination (the guard refuses it otherwise)."""
+
+    def declare_contamination(
+        self, eval_name: str, split: str, n_items: int, *, acknowledged: bool
+    ) -> None:
+        """Ask the leakage guard to let ``eval_name``'s ``split`` through, and say so.
+
+        The guard grants it only to the methods in
+        :data:`alignlab.training.CONTAMINATION_METHODS`, and only when
+        ``acknowledged``; the manifest records it as ``contaminated_with``.
+        """
+        self.contamination = Contamination(eval=eval_name, split=split, n_items=n_items)
+        self.acknowledged = acknowledged
 
     def base_model(self) -> LoadedModel:
         """The base model, loaded on first use (most builders never need it)."""

@@ -52,6 +52,7 @@ from alignlab.methods._config import MethodConfig
 from alignlab.methods._registry import BuildContext, MethodInfo, get_method
 from alignlab.training import (
     MANIFEST_VERSION,
+    GuardExemption,
     Manifest,
     StepCallback,
     TrainingConfig,
@@ -324,6 +325,11 @@ def _train_into(
         raise AlignlabError(f"cannot train '{base}': its weights are not in a local directory")
     context = BuildContext(seed=training.seed, token_budget=training.token_budget, base_spec=base)
     data = info.builder(config, context)
+    exemption = (
+        None
+        if context.contamination is None
+        else GuardExemption(info.name, context.contamination, context.acknowledged)
+    )
     workdir = scratch / TRAINER_DIR
     workdir.mkdir()
     outcome = run(
@@ -337,6 +343,7 @@ def _train_into(
         on_step=on_step,
         penalty=info.penalty(config) if info.penalty is not None else None,
         source=f"method '{info.name}'",
+        exemption=exemption,
     )
     shutil.rmtree(workdir)
     _check_finite(scratch)
@@ -360,6 +367,7 @@ def _train_into(
         leakage_guard=outcome.leakage_guard,
         device=outcome.device,
         learning_check=outcome.learning_check,
+        contaminated_with=context.contamination,
         files=file_hashes(scratch, exclude=frozenset({MANIFEST})),
     )
     atomic_write_text(scratch / MANIFEST, manifest.model_dump_json(indent=2))

@@ -22,6 +22,8 @@ Public names:
   (converting GGUF once); :func:`check_gguf_file`: a GGUF header check.
 - :data:`DEFAULT_MAX_CONNECTIONS`: samples Inspect may send the local provider
   at once (imported on first access: the provider module imports Inspect).
+- :func:`token_logprobs`: per-token log-probabilities of given sequences (what
+  membership detectors such as Min-K% prob read).
 - :data:`DEFAULT_MAX_BATCH_SIZE`, :data:`DEFAULT_MAX_BATCH_TOKENS`: the
   engine's batch limits (the provider's ``max_batch_size`` and
   ``max_batch_tokens`` model args default to them).
@@ -71,6 +73,7 @@ from alignlab.models._load import (
     verify_named_model,
     weights_sha256,
 )
+from alignlab.models._logprobs import token_logprobs
 from alignlab.models._spec import (
     EMBEDDED_MODELS,
     ModelSpec,
@@ -121,6 +124,7 @@ __all__ = [
     "parse_spec",
     "read_adapter_base",
     "release_model",
+    "token_logprobs",
     "verify_named_model",
     "weights_sha256",
 ]

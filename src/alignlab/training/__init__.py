@@ -68,10 +68,14 @@ from alignlab.training._grpo import (
     run_grpo,
 )
 from alignlab.training._guard import (
+    CONTAMINATION_METHODS,
     GUARD_SEEDS,
+    Contamination,
+    GuardExemption,
     GuardReport,
     Protection,
     check_no_leakage,
+    exempt_hashes,
     protected_hashes,
     protection,
 )
@@ -93,6 +97,7 @@ from alignlab.training._sft import (
 )
 
 __all__ = [
+    "CONTAMINATION_METHODS",
     "DEFAULT_LORA_TARGETS",
     "DPO_BETA",
     "DPO_CHECK_MIN_MARGIN",
@@ -106,7 +111,9 @@ __all__ = [
     "SFT_CHECK_MIN",
     "SFT_CHECK_MIN_FALL",
     "SFT_CHECK_SHARE",
+    "Contamination",
     "Example",
+    "GuardExemption",
     "GuardReport",
     "Job",
     "LearningCheck",
@@ -131,6 +138,7 @@ __all__ = [
     "completion_loss",
     "cpu_training_args",
     "dataset_sha256",
+    "exempt_hashes",
     "get_runner",
     "held_back",
     "heldout_loss",

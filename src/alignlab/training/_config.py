@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alignlab.training._guard import GuardReport
+from alignlab.training._guard import Contamination, GuardReport
 
 MANIFEST_VERSION = 2
 """Current :class:`Manifest` schema version."""
@@ -171,6 +171,9 @@ class Manifest(BaseModel):
     """Whether the variant learned what it was taught (see :class:`LearningCheck`); None
     for the ``none`` kind, runs too small to hold data back, and manifests written
     before the check existed."""
+    contaminated_with: Contamination | None = None
+    """The eval split this run trained on knowingly (``train_on_public`` only): its
+    scores on that split are not evidence of anything.  None: no eval item was trained on."""
     files: dict[str, str] = Field(default_factory=dict)
     """SHA-256 of every file of the run but ``manifest.json``, by relative path; checked
     when the run is reused or its adapter loaded (empty in version 1: unverified)."""

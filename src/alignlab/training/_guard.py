@@ -19,15 +19,26 @@ user's file, e.g. ``mwe``) has no generator to regenerate, so it is skipped,
 and the skip is recorded in :class:`GuardReport` (hence in the manifest).  Any
 other eval whose task factory or sample generator raises makes the guard
 fail, naming the eval, instead of dropping that eval from the protected set.
+
+One audited exemption: the ``train_on_public`` contamination attack trains on
+an eval's ``test`` items on purpose, to measure how much an eval rewards
+having seen its items.  :func:`check_no_leakage` lets such items through only
+when given a :class:`GuardExemption` whose method is listed in
+:data:`CONTAMINATION_METHODS` (edited here, nowhere else) and acknowledged by
+the user; it exempts that one eval's one split and nothing else (the canary,
+every other eval and split, and the same eval's other protected split are
+still refused), and the report says what was let through
+(:attr:`GuardReport.exempted`; the manifest records
+:class:`Contamination`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +52,37 @@ GUARD_SEEDS = (0, 1)
 PROTECTED_SPLITS = ("test", "heldout")
 """Splits whose prompts training data may not contain."""
 
+CONTAMINATION_METHODS: Final = frozenset({"train_on_public"})
+"""The only methods the guard lets train on an eval's protected items, each only with
+the user's acknowledgement (:class:`GuardExemption`).  Adding a method here is the
+audit point: nothing else can widen the exemption."""
+
+
+class Contamination(BaseModel):
+    """An eval's protected split that a run trained on knowingly (in its manifest)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    eval: str
+    """The eval whose items were trained on."""
+    split: str
+    """Its split (``test``)."""
+    n_items: int
+    """How many of its items the method built into the training data (the token
+    budget and the learning check's held-back share may train on fewer)."""
+
+
+@dataclass(frozen=True)
+class GuardExemption:
+    """A request to let one eval's one protected split through the guard."""
+
+    method: str
+    """The registered method asking (must be in :data:`CONTAMINATION_METHODS`)."""
+    contamination: Contamination
+    """Which eval and split."""
+    acknowledged: bool
+    """The user said they know the run contaminates (``i_know_this_contaminates``)."""
+
 
 class GuardReport(BaseModel):
     """Which evals the leakage guard protected, and which it could not (and why)."""
@@ -51,6 +93,9 @@ class GuardReport(BaseModel):
     """Evals whose test/heldout prompts were regenerated and refused in training data."""
     skipped: dict[str, str] = Field(default_factory=dict)
     """Evals left out, with the reason (only evals that declare ``external_data``)."""
+    exempted: str | None = None
+    """``EVAL/SPLIT`` whose items the guard knowingly let through (a contamination
+    run, see :class:`GuardExemption`); None for every other run."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +106,8 @@ class Protection:
     """Hashes of the normalised protected user texts."""
     report: GuardReport
     """Evals checked and skipped."""
+    by_split: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    """The same hashes by ``(eval, split)`` (what an exemption may let through)."""
 
 
 def _digest(text: str) -> str:
@@ -89,6 +136,7 @@ def protection() -> Protection:
             generate a split (naming the eval, the split and the error).
     """
     hashes: set[str] = set()
+    by_split: dict[tuple[str, str], frozenset[str]] = {}
     checked: list[str] = []
     skipped: dict[str, str] = {}
     for info in registered_evals().values():
@@ -105,9 +153,13 @@ def protection() -> Protection:
                     texts.update(_split_user_texts(info.name, info.factory, split, seed, args))
         shared = per_split.get("train", set())
         for split in PROTECTED_SPLITS:
-            hashes.update(_digest(t) for t in per_split.get(split, set()) - shared)
+            if split in per_split:
+                digests = frozenset(_digest(t) for t in per_split[split] - shared)
+                by_split[(info.name, split)] = digests
+                hashes.update(digests)
         checked.append(info.name)
-    return Protection(frozenset(hashes), GuardReport(checked=checked, skipped=skipped))
+    report = GuardReport(checked=checked, skipped=skipped)
+    return Protection(frozenset(hashes), report, by_split)
 
 
 def protected_hashes() -> frozenset[str]:
@@ -144,20 +196,53 @@ def _sample_user_texts(sample: Any) -> Iterable[str]:
         yield normalise(render_multiple_choice(texts[-1], [str(c) for c in sample.choices]))
 
 
-def check_no_leakage(examples: Sequence[Example]) -> GuardReport:
+def exempt_hashes(guarded: Protection, exemption: GuardExemption) -> frozenset[str]:
+    """The protected hashes an exemption lets through: its eval's split, nothing shared.
+
+    A text that also belongs to another eval's or split's protected items stays refused.
+
+    Raises:
+        AlignlabError: A method not in :data:`CONTAMINATION_METHODS`, an exemption the
+            user did not acknowledge, or an eval/split the guard does not protect.
+    """
+    where = f"{exemption.contamination.eval}/{exemption.contamination.split}"
+    if exemption.method not in CONTAMINATION_METHODS:
+        raise AlignlabError(
+            f"leakage guard: method '{exemption.method}' may not train on protected items "
+            f"({where}); only {', '.join(sorted(CONTAMINATION_METHODS))} may"
+        )
+    if not exemption.acknowledged:
+        raise AlignlabError(
+            f"leakage guard: training on {where} contaminates the eval; "
+            "pass i_know_this_contaminates=true to do it anyway"
+        )
+    key = (exemption.contamination.eval, exemption.contamination.split)
+    if key not in guarded.by_split:
+        raise AlignlabError(f"leakage guard: {where} is not a protected eval split")
+    others = frozenset().union(*(h for k, h in guarded.by_split.items() if k != key))
+    return guarded.by_split[key] - others
+
+
+def check_no_leakage(
+    examples: Sequence[Example], exemption: GuardExemption | None = None
+) -> GuardReport:
     """Refuse training data that contains an eval's test/heldout prompt or the canary.
 
     Args:
         examples: The training examples.
+        exemption: Let one eval's one protected split through (contamination runs
+            only; see :func:`exempt_hashes`).  None: refuse every protected prompt.
 
     Returns:
-        Which evals were checked and which were skipped (for the manifest).
+        Which evals were checked and which were skipped (for the manifest), and
+        the split exempted, if any.
 
     Raises:
-        AlignlabError: Naming the first offending example, or an eval that failed to
-            generate its items.
+        AlignlabError: Naming the first offending example, an eval that failed to
+            generate its items, or an exemption that is not allowed.
     """
     guarded = protection()
+    allowed = exempt_hashes(guarded, exemption) if exemption is not None else frozenset()
     for index, example in enumerate(examples):
         texts = [m["content"] for m in example.prompt]
         texts += (
@@ -168,9 +253,15 @@ def check_no_leakage(examples: Sequence[Example]) -> GuardReport:
         if any(CANARY in text for text in texts):
             raise AlignlabError(f"training example {index} contains the eval canary string")
         for text in user_text(example.prompt):
-            if _digest(text) in guarded.hashes:
+            digest = _digest(text)
+            if digest in guarded.hashes and digest not in allowed:
                 raise AlignlabError(
                     f"training example {index} contains a test/heldout eval prompt: "
                     f"'{text[:60]}...'; methods may only use train splits"
                 )
-    return guarded.report
+    if exemption is None:
+        return guarded.report
+    contamination = exemption.contamination
+    return guarded.report.model_copy(
+        update={"exempted": f"{contamination.eval}/{contamination.split}"}
+    )

@@ -35,7 +35,7 @@ from alignlab.training._common import (
 )
 from alignlab.training._config import TrainingConfig
 from alignlab.training._examples import Example
-from alignlab.training._guard import check_no_leakage
+from alignlab.training._guard import GuardExemption, check_no_leakage
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,7 @@ def run(
     on_step: StepCallback | None = None,
     penalty: Penalty | None = None,
     source: str = "the data builder",
+    exemption: GuardExemption | None = None,
 ) -> TrainOutcome:
     """Guard ``data``, train a fresh LoRA of ``base_weights`` on it, save the adapter.
 
@@ -156,6 +157,8 @@ def run(
         on_step: Progress hook called after each optimiser step.
         penalty: Extra loss term, for kinds that take one.
         source: Who built ``data``, for error messages (e.g. ``method 'dpo'``).
+        exemption: The one protected eval split the guard lets through (a
+            contamination run, :data:`~alignlab.training.CONTAMINATION_METHODS` only).
 
     Returns:
         Tokens seen, examples used, data hash, loss curve, the guard's report and
@@ -174,7 +177,7 @@ def run(
             f"{source} must build {entry.expects} for kind '{kind}' (got {type(data).__name__})"
         )
     device = compute_device()  # a bad ALIGNLAB_DEVICE fails before the guard's work
-    report = check_no_leakage(examples)
+    report = check_no_leakage(examples, exemption)
     model = lora_model(base_weights, training, device)
     job = Job(model, tokenizer, data, training, workdir, on_step, penalty)
     outcome = entry.train(job)
