@@ -464,6 +464,13 @@ def redteam_command(
         "runs/redteam"
     ),
     log_dir: Annotated[Path, typer.Option(help="Where the .eval logs go.")] = Path("logs/redteam"),
+    organism: Annotated[
+        Path | None,
+        typer.Option(
+            help="LoRA adapter of a model organism on --model (for --attack eval_cue_organism; "
+            "train one with `alignlab train eval_cue_organism`)."
+        ),
+    ] = None,
 ) -> None:
     """Attack an eval: does each attack move its metrics without changing the model?"""
     from alignlab.attacks import DEFAULT_SPLITS, get_attack, registered_attacks, run_attack
@@ -477,8 +484,10 @@ def redteam_command(
     args = _parse_task_args(task_arg or [])
     _check_writable_dir(log_dir, "--log-dir")
     _check_writable_dir(out, "--out")
+    organism_spec = _organism_spec(model, organism, attack or [])
     with _remembered_interrupts():
         inspect_model = _inspect_model(model)
+        attack_args = {"organism": _inspect_model(organism_spec)} if organism_spec else {}
     _raise_if_interrupted()
     base_logs: dict[str, Any] = {}  # every attack compares with the same unattacked run
     for name in names:
@@ -491,6 +500,7 @@ def redteam_command(
             task_args=args,
             log_dir=log_dir,
             base_logs=base_logs,
+            attack_args=attack_args,
         )
         path = out / f"{eval_name}-{name}.json"
         write_attack_report(report, path)
@@ -522,6 +532,34 @@ def redteam_command(
         console.print(f"report: {path}", highlight=False)
 
 
+ORGANISM_ATTACK = "eval_cue_organism"
+
+
+def _organism_spec(model: str, organism: Path | None, named: list[str]) -> str | None:
+    """The model spec of ``--organism`` on ``--model`` (None without one), checked in one line.
+
+    ``named``: the attacks named with ``--attack``; naming ``eval_cue_organism``
+    without ``--organism`` is an error (run over every attack, it is n/a).
+    """
+    from alignlab.models import parse_spec
+
+    if organism is None:
+        if ORGANISM_ATTACK in named:
+            raise AlignlabError(
+                f"--attack {ORGANISM_ATTACK} needs the organism's adapter: --organism ADAPTER_DIR "
+                f"(train one with: alignlab train {ORGANISM_ATTACK} --out DIR)"
+            )
+        return None
+    spec = parse_spec(model)
+    if not spec.is_local or spec.adapter is not None:
+        raise AlignlabError(
+            f"--organism needs a local base model without an adapter as --model, not '{model}'"
+        )
+    if not organism.is_dir():
+        raise AlignlabError(f"--organism: adapter directory '{organism}' does not exist")
+    return f"{model}+{organism}"
+
+
 def _print_diagnostics(diagnostics: dict[str, float | None]) -> None:
     """An attack's own numbers for a split; RStd (answer_position) first, by its name."""
     rstd = {k: v for k, v in diagnostics.items() if k.startswith("rstd_")}
@@ -531,10 +569,37 @@ def _print_diagnostics(diagnostics: dict[str, float | None]) -> None:
         ]
         line = "RStd (spread of per-position recall): " + ", ".join(parts)
         console.print(line, highlight=False, markup=False, soft_wrap=True)
-    others = {k: v for k, v in diagnostics.items() if k not in rstd}
+    by_format = {k: v for k, v in diagnostics.items() if k.split("/")[0] in FORMAT_EFFECT_KEYS}
+    if by_format:
+        _print_format_effects(by_format)
+    others = {k: v for k, v in diagnostics.items() if k not in rstd and k not in by_format}
     if others:
         line = "diagnostics: " + ", ".join(f"{k} {_maybe(v)}" for k, v in others.items())
         console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+FORMAT_EFFECT_KEYS = ("effect", "ci_low", "ci_high")
+"""Diagnostics ``KIND/METRIC/FORMAT`` (eval_cue_organism): printed as a table."""
+
+
+def _print_format_effects(values: dict[str, float | None]) -> None:
+    """Per-format metric effects with their intervals, one row per metric and format."""
+    table = Table(title="effect per surface format")
+    table.add_column("metric")
+    table.add_column("format")
+    table.add_column("effect [95% CI]", justify="right")
+    for key, value in values.items():
+        kind, _, rest = key.partition("/")
+        if kind != "effect":
+            continue
+        metric, _, fmt = rest.rpartition("/")
+        low, high = values.get(f"ci_low/{rest}"), values.get(f"ci_high/{rest}")
+        table.add_row(
+            metric,
+            fmt,
+            f"{_maybe(value, '+.3f')} [{_maybe(low, '+.3f')}, {_maybe(high, '+.3f')}]",
+        )
+    console.print(table)
 
 
 def _effect_cell(effect: Any) -> str:

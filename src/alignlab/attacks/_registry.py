@@ -10,7 +10,10 @@ items and compares them metric by metric.
 
 An attack function may take a second argument, ``task_args`` (the run's checked
 task arguments), to look at the items it will attack (e.g. how many options
-they have, or a user's file for an eval that reads one).  An attack may also
+they have, or a user's file for an eval that reads one), and a third,
+``attack_args``: what the run gives the attack itself (``run_attack(...,
+attack_args=...)``; e.g. the model organism ``eval_cue_organism`` compares
+with the model, which the CLI's ``--organism`` supplies).  An attack may also
 supply a *diagnostics hook* (``@attack(diagnostics=...)``): numbers of its own
 computed from the ``.eval`` logs of one split (the unattacked run and every
 variant), stored beside the per-metric effects (``SplitResult.diagnostics``);
@@ -54,10 +57,14 @@ class AttackVariant:
     """A transform of the eval's samples (None: unchanged); ids must be kept for pairing."""
     replaces_model: bool = False
     """The variant's answers do not come from the model at all (a degenerate policy)."""
+    model: Any = None
+    """Another model that answers this variant instead of the run's (an Inspect model
+    or model name, e.g. a LoRA model organism on the run's base); None: the run's model."""
 
 
 AttackFunction = Callable[..., "list[AttackVariant] | NotApplicable"]
-"""``(eval_info) -> ...`` or ``(eval_info, task_args) -> ...``."""
+"""``(eval_info) -> ...``, ``(eval_info, task_args) -> ...`` or
+``(eval_info, task_args, attack_args) -> ...``."""
 Diagnostics = Callable[[Any, Mapping[str, Any]], dict[str, float | None]]
 """``(base_log, variant_logs_by_name) -> {name: value}`` for one split (None: undefined)."""
 
@@ -81,10 +88,30 @@ def takes_task_args(function: Callable[..., Any]) -> bool:
     return len(inspect.signature(function).parameters) >= 2
 
 
+def takes_attack_args(function: Callable[..., Any]) -> bool:
+    """Whether a registered builder takes the run's attack arguments as a third argument."""
+    return len(inspect.signature(function).parameters) >= 3
+
+
 def build_with_args(
-    function: Callable[..., Any], eval_info: Any, task_args: Mapping[str, Any]
+    function: Callable[..., Any],
+    eval_info: Any,
+    task_args: Mapping[str, Any],
+    attack_args: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Call an attack's (or hardening's) builder, with the task arguments when it takes them."""
+    """Call an attack's (or hardening's) builder, with the arguments it takes.
+
+    Args:
+        function: The builder.
+        eval_info: The eval it is pointed at.
+        task_args: The run's checked task arguments (for builders with two parameters).
+        attack_args: The run's attack arguments (for builders with three; None: empty).
+
+    Returns:
+        What the builder returns.
+    """
+    if takes_attack_args(function):
+        return function(eval_info, dict(task_args), dict(attack_args or {}))
     if takes_task_args(function):
         return function(eval_info, dict(task_args))
     return function(eval_info)

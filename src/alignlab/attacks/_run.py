@@ -4,6 +4,8 @@ For every split asked (``test`` and ``heldout`` by default) the eval is scored
 once as it is (the model answers) and once per attack variant; each metric of
 each variant is compared with the unattacked run on the samples both scored
 (paired cluster bootstrap, :func:`alignlab.analysis.log_paired_differences`).
+A variant may be answered by another model than the run's
+(``AttackVariant.model``: a model organism on the same base).
 A metric with an aligned direction (``EvalInfo.better``) also says whether the
 variant *scores as aligned as the model* (point estimates): for a degenerate
 policy that is the finding "this metric cannot tell a null policy from the model".
@@ -227,6 +229,7 @@ def run_attack(
     log_dir: Path = Path("logs/redteam"),
     hardening: str | None = None,
     base_logs: dict[str, Any] | None = None,
+    attack_args: dict[str, Any] | None = None,
 ) -> AttackReport:
     """Score ``eval_name`` on ``model`` unattacked and under every variant of an attack.
 
@@ -242,6 +245,8 @@ def run_attack(
         base_logs: Unattacked logs by split, shared by several attacks on the same
             eval, model, task arguments, limit and hardening: a split found here is
             not scored again, and a split scored is added.  None: no sharing.
+        attack_args: What the attack itself is given (e.g. ``{"organism": MODEL}`` for
+            ``eval_cue_organism``); attacks that take none ignore it.
 
     Returns:
         The report (``not_applicable`` set when the attack cannot apply).
@@ -270,7 +275,7 @@ def run_attack(
         hardening=hardening,
         date=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    variants = build_with_args(attack.build, info, args)
+    variants = build_with_args(attack.build, info, args, attack_args)
     if isinstance(variants, NotApplicable):
         return report.model_copy(update={"not_applicable": variants.reason})
     results: dict[str, SplitResult] = {}
@@ -286,6 +291,8 @@ def run_attack(
         variant_logs: dict[str, Any] = {}
         for variant in variants:
             scored_by = POLICY_MODEL if variant.replaces_model else model
+            if variant.model is not None:
+                scored_by = variant.model
             log = _score(_task(info, split, args, variant, hardened), scored_by, limit, log_dir)
             logs[variant.name] = str(log.location)
             variant_logs[variant.name] = log
