@@ -65,6 +65,18 @@ CASES: dict[str, Case] = {
         ("redteam", "say_do", "--model", "random/uniform", "--split", "dev", "--out", "{tmp}/o"),
         "eval 'say_do' has no split 'dev'",
     ),
+    "redteam organism attack without --organism": Case(
+        ("redteam", "sycophancy", "--attack", "eval_cue_organism", "--out", "{tmp}/o"),
+        "--attack eval_cue_organism needs the organism's adapter: --organism ADAPTER_DIR",
+    ),
+    "redteam --organism on an API model": Case(
+        ("redteam", "sycophancy", "--model", "random/uniform", "--organism", "{tmp}"),
+        "--organism needs a local base model without an adapter as --model, not 'random/uniform'",
+    ),
+    "redteam --organism missing": Case(
+        ("redteam", "sycophancy", "--attack", "eval_cue_organism", "--organism", "{tmp}/nope"),
+        "--organism: adapter directory '{tmp}/nope' does not exist",
+    ),
     "harden unknown hardening": Case(
         ("harden", "say_do", "--hardening", "nope"),
         "unknown hardening 'nope'; known hardenings: position_debias",
