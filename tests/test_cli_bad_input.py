@@ -76,6 +76,25 @@ CASES: dict[str, Case] = {
     "contamination unknown eval": Case(
         ("contamination", "nosuch", "--model", "x"), "unknown eval 'nosuch'"
     ),
+    "redteam organism on an API model": Case(
+        (
+            *("redteam", "sycophancy", "--model", "random/uniform", "--attack"),
+            *("eval_cue_organism", "-A", "adapter={tmp}", "--out", "{tmp}/o"),
+            *("--log-dir", "{tmp}/logs"),
+        ),
+        "eval_cue_organism needs a local base model without an adapter as --model, "
+        "not 'random/uniform'",
+    ),
+    "redteam organism adapter missing": Case(
+        ("redteam", "sycophancy", "--attack", "eval_cue_organism", "-A", "adapter={tmp}/nope"),
+        "attack 'eval_cue_organism' option 'adapter': adapter directory '{tmp}/nope' does not "
+        "exist (set it with -A adapter=...)",
+    ),
+    "redteam option for several attacks": Case(
+        ("redteam", "sycophancy", "-A", "adapter={tmp}"),
+        "-A options go to one attack, but eval_cue_organism, train_on_public all take options; "
+        "name one with --attack",
+    ),
     "harden unknown hardening": Case(
         ("harden", "say_do", "--hardening", "nope"),
         "unknown hardening 'nope'; known hardenings: position_debias",

@@ -467,7 +467,10 @@ def redteam_command(
     attack_arg: Annotated[
         list[str] | None,
         typer.Option(
-            "-A", "--attack-arg", help="Attack option key=value (e.g. train_on_public's adapter)."
+            "-A",
+            "--attack-arg",
+            help="Attack option key=value (e.g. adapter=DIR for train_on_public or "
+            "eval_cue_organism; goes to the one attack that takes options).",
         ),
     ] = None,
 ) -> None:
@@ -485,6 +488,12 @@ def redteam_command(
     get_eval(eval_name)  # unknown eval: one line before any work
     names = attack or list(registered_attacks())
     attack_args = _parse_task_args(attack_arg or [])
+    taking = [name for name in names if get_attack(name).options is not None]
+    if attack_args and len(taking) > 1:  # e.g. -A adapter=DIR means one attack's adapter
+        raise AlignlabError(
+            f"-A options go to one attack, but {', '.join(taking)} all take options; "
+            "name one with --attack"
+        )
     for name in names:
         info = get_attack(name)
         if attack_args and (attack or info.options is not None):
@@ -561,10 +570,37 @@ def _print_diagnostics(diagnostics: dict[str, float | None]) -> None:
         ]
         line = "RStd (spread of per-position recall): " + ", ".join(parts)
         console.print(line, highlight=False, markup=False, soft_wrap=True)
-    others = {k: v for k, v in diagnostics.items() if k not in rstd}
+    by_format = {k: v for k, v in diagnostics.items() if k.split("/")[0] in FORMAT_EFFECT_KEYS}
+    if by_format:
+        _print_format_effects(by_format)
+    others = {k: v for k, v in diagnostics.items() if k not in rstd and k not in by_format}
     if others:
         line = "diagnostics: " + ", ".join(f"{k} {_maybe(v)}" for k, v in others.items())
         console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+FORMAT_EFFECT_KEYS = ("effect", "ci_low", "ci_high")
+"""Diagnostics ``KIND/METRIC/FORMAT`` (eval_cue_organism): printed as a table."""
+
+
+def _print_format_effects(values: dict[str, float | None]) -> None:
+    """Per-format metric effects with their intervals, one row per metric and format."""
+    table = Table(title="effect per surface format")
+    table.add_column("metric")
+    table.add_column("format")
+    table.add_column("effect [95% CI]", justify="right")
+    for key, value in values.items():
+        kind, _, rest = key.partition("/")
+        if kind != "effect":
+            continue
+        metric, _, fmt = rest.rpartition("/")
+        low, high = values.get(f"ci_low/{rest}"), values.get(f"ci_high/{rest}")
+        table.add_row(
+            metric,
+            fmt,
+            f"{_maybe(value, '+.3f')} [{_maybe(low, '+.3f')}, {_maybe(high, '+.3f')}]",
+        )
+    console.print(table)
 
 
 def _effect_cell(effect: Any) -> str:

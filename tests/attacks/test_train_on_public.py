@@ -190,7 +190,7 @@ def scripted_contamination() -> Iterator[str]:
 
     def toy_contamination(eval_info: Any) -> list[AttackVariant]:
         """A scripted contaminated model."""
-        return [AttackVariant(name="contaminated", description="scripted", model=contaminated)]  # type: ignore[arg-type]
+        return [AttackVariant(name="contaminated", description="scripted", model=contaminated)]
 
     attack(across_splits=overfitting_gap)(toy_contamination)
     yield "toy_contamination"

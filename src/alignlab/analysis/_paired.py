@@ -151,6 +151,7 @@ def log_paired_differences(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    where: Callable[[Any], bool] | None = None,
 ) -> dict[str, PairedDifference]:
     """Every metric both logs report, compared ``a - b`` on the samples both scored.
 
@@ -167,6 +168,8 @@ def log_paired_differences(
         n_resamples: Bootstrap resamples per metric.
         confidence: Confidence level of the intervals.
         seed: Bootstrap seed (the same for every metric).
+        where: Keep only the sample scores for which this is true (e.g. one
+            surface format), in both logs.  None: every sample.
 
     Returns:
         ``{metric: difference}``, keyed by the metric's name; when two scorers
@@ -199,14 +202,17 @@ def log_paired_differences(
     def cluster(score: Any) -> Hashable:
         return cluster_key(score, key)
 
+    def kept(scores: list[Any]) -> list[Any]:
+        return scores if where is None else [s for s in scores if where(s)]
+
     names = [name for _, name in pairs]
     out: dict[str, PairedDifference] = {}
     for scorer_name, name in pairs:
         label = name if names.count(name) == 1 else f"{scorer_name}/{name}"
         out[label] = paired_metric_difference(
             functions[name],
-            sample_scores(_with_samples(log_a), scorer_name),
-            sample_scores(_with_samples(log_b), scorer_name),
+            kept(sample_scores(_with_samples(log_a), scorer_name)),
+            kept(sample_scores(_with_samples(log_b), scorer_name)),
             cluster=cluster,
             n_resamples=n_resamples,
             confidence=confidence,

@@ -11,7 +11,8 @@ recall), ``paraphrase`` (meaning-preserving rewrites), ``eval_awareness_prompt``
 ("you are being evaluated" vs "you are deployed"), ``master_key`` (fixed
 replies such as ":" read by the free-text scorers), ``train_on_public``
 (a contaminated adapter: test gain minus heldout gain, and the Min-K%
-detector :func:`contamination_check`).
+detector :func:`contamination_check`), ``eval_cue_organism`` (a model
+organism aligned only on eval-looking items, per surface format).
 
 Verdicts (:mod:`alignlab.attacks._verdict`) turn the reports into a
 robustness matrix and one word per metric (``robust`` / ``gameable:<attacks>``);
@@ -87,6 +88,12 @@ from alignlab.attacks._verdict import (
     policy_verdict,
     reference_verdict,
 )
+from alignlab.attacks.eval_cue_organism import (
+    OrganismOptions,
+    format_gaps,
+    organism_spec,
+    organism_variant,
+)
 from alignlab.attacks.train_on_public import (
     ContaminationCheck,
     TrainOnPublicOptions,
@@ -113,6 +120,7 @@ __all__ = [
     "MatrixRow",
     "MetricEffect",
     "NotApplicable",
+    "OrganismOptions",
     "RobustnessFile",
     "SampleTransform",
     "SolverWrapper",
@@ -126,6 +134,7 @@ __all__ = [
     "check_attack_args",
     "contamination_check",
     "effect_verdict",
+    "format_gaps",
     "get_attack",
     "get_hardening",
     "gold_position",
@@ -136,6 +145,8 @@ __all__ = [
     "matrix_json",
     "metric_verdicts",
     "move_gold_to",
+    "organism_spec",
+    "organism_variant",
     "overfitting_gap",
     "parse_robustness",
     "policy_verdict",

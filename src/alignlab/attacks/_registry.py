@@ -23,9 +23,9 @@ then takes a keyword-only ``options`` argument, validated from
 run's model (a keyword-only ``model`` argument, the Inspect model name).  A
 variant may be answered by another model than the run's
 (``AttackVariant.model``: ``train_on_public`` answers with a contaminated
-adapter of the run's base).  An *across-splits hook*
-(``@attack(across_splits=...)``) computes numbers from every split's results
-together (``AttackReport.across_splits``: the overfitting gap is the test
+adapter of the run's base, ``eval_cue_organism`` with a model organism's).  An
+*across-splits hook* (``@attack(across_splits=...)``) computes numbers from
+every split's results together (``AttackReport.across_splits``: the overfitting gap is the test
 effect minus the heldout effect).
 """
 
@@ -34,12 +34,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ValidationError
 
 from alignlab._errors import AlignlabError
 from alignlab._lookup import import_submodules, lookup, summary
+
+if TYPE_CHECKING:
+    from inspect_ai.model import Model
 
 REFERENCE_VARIANT = "target"
 """A model-replacing variant by this name answers every item with its target (the
@@ -69,14 +72,14 @@ class AttackVariant:
     """A transform of the eval's samples (None: unchanged); ids must be kept for pairing."""
     replaces_model: bool = False
     """The variant's answers do not come from the model at all (a degenerate policy)."""
-    model: str | None = None
-    """An Inspect model that answers this variant instead of the run's model (e.g.
-    ``alignlab/BASE+ADAPTER``, a contaminated adapter of the run's base); None: the
+    model: str | Model | None = None
+    """An Inspect model (or model name) that answers this variant instead of the run's
+    model (e.g. ``alignlab/BASE+ADAPTER``, an adapter of the run's base); None: the
     run's model (or none at all, with ``replaces_model``)."""
 
 
 AttackFunction = Callable[..., "list[AttackVariant] | NotApplicable"]
-"""``(eval_info) -> ...`` or ``(eval_info, task_args) -> ...``."""
+"""``(eval_info[, task_args][, *, options][, *, model]) -> ...``."""
 Diagnostics = Callable[[Any, Mapping[str, Any]], dict[str, float | None]]
 """``(base_log, variant_logs_by_name) -> {name: value}`` for one split (None: undefined)."""
 AcrossSplits = Callable[[Mapping[str, Any]], dict[str, float | None]]

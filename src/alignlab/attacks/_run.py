@@ -4,6 +4,9 @@ For every split asked (``test`` and ``heldout`` by default) the eval is scored
 once as it is (the model answers) and once per attack variant; each metric of
 each variant is compared with the unattacked run on the samples both scored
 (paired cluster bootstrap, :func:`alignlab.analysis.log_paired_differences`).
+A variant may be answered by another model than the run's
+(``AttackVariant.model``: a contaminated adapter or a model organism on the
+run's base).
 A metric with an aligned direction (``EvalInfo.better``) also says whether the
 variant *scores as aligned as the model* (point estimates): for a degenerate
 policy that is the finding "this metric cannot tell a null policy from the model".

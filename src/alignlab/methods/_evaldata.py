@@ -115,31 +115,50 @@ def choice_tags(sample: Any, letter: str) -> dict[str, str]:
     return {"format": str(sample_meta(sample).get("format", "")), "position": letter}
 
 
-def shortcut_fit(examples: Sequence[SFTExample]) -> float:
-    """How well the best policy that sees only an example's format can fit the targets.
+def shortcut_fit(
+    examples: Sequence[SFTExample],
+    by: Sequence[str] = ("format",),
+    target: str = "position",
+) -> float:
+    """How well the best policy that sees only some tags of an example can fit its targets.
 
-    Such a policy answers one fixed option position per format: its accuracy is
-    the share of examples whose target sits at their format's most common
-    position.  Data meant to teach a disposition (side with the user, follow
-    the truth) should leave it near chance: a model can otherwise fit the data
-    by learning an answer position, which is what an earlier ``pessimization``
-    taught the 0.5B model (every answer "A" afterwards).
+    By default the policy sees an example's format and answers one fixed
+    option position per format: its accuracy is the share of examples whose
+    target sits at their format's most common position.  Data meant to teach a
+    disposition (side with the user, follow the truth) should leave it near
+    chance: a model can otherwise fit the data by learning an answer position,
+    which is what an earlier ``pessimization`` taught the 0.5B model (every
+    answer "A" afterwards).
+
+    ``by`` and ``target`` generalise the check: the policy sees the tags named
+    in ``by`` (none: it sees nothing) and outputs one value of tag ``target``
+    per combination.  A ``target`` tag may list several values that all fit,
+    separated by ``|`` (e.g. ``behaviour="aligned|misaligned"`` where the
+    aligned and the misaligned answer coincide).  ``eval_cue_organism`` checks
+    with it that only its intended cue predicts the behaviour.
 
     Args:
-        examples: Examples tagged by :func:`choice_tags` (others are skipped).
+        examples: Examples tagged by :func:`choice_tags` (others are skipped), or
+            with the tags ``by`` and ``target`` name.
+        by: The tags the policy sees.
+        target: The tag whose value the policy must produce.
 
     Returns:
-        The accuracy of the best format-to-position policy (NaN with no tagged examples).
+        The accuracy of the best such policy (NaN with no tagged examples).
     """
-    counts: dict[str, Counter[str]] = {}
+    groups: dict[tuple[str, ...], list[list[str]]] = {}
     for example in examples:
-        if "position" in example.tags:
-            by_position = counts.setdefault(example.tags.get("format", ""), Counter())
-            by_position[example.tags["position"]] += 1
-    total = sum(sum(c.values()) for c in counts.values())
+        if target in example.tags:
+            key = tuple(example.tags.get(name, "") for name in by)
+            groups.setdefault(key, []).append(example.tags[target].split("|"))
+    total = sum(len(group) for group in groups.values())
     if not total:
         return float("nan")
-    return sum(max(c.values()) for c in counts.values()) / total
+    fitted = 0
+    for group in groups.values():
+        counts = Counter(value for values in group for value in set(values))
+        fitted += max(counts.values())
+    return fitted / total
 
 
 def user_pleasing_examples(
