@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from alignlab._errors import AlignlabError
+from alignlab.evals import shown_messages
 from alignlab.methods._budget import EVAL_ITEMS
-from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY, render_multiple_choice
+from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
 from alignlab.training import Message, SFTExample
 
 if TYPE_CHECKING:
@@ -61,17 +62,7 @@ def prompt_messages(sample: Any) -> tuple[Message, ...]:
     """
     if not is_train_sample(sample):
         raise AlignlabError(f"sample {sample.id} is not from a train split; methods may not use it")
-    if isinstance(sample.input, str):
-        messages: list[Message] = [{"role": "user", "content": sample.input}]
-    else:
-        messages = [{"role": m.role, "content": m.text} for m in sample.input]
-    if REPLY_PATTERNS_KEY not in (sample.metadata or {}):
-        last = messages[-1]
-        messages[-1] = {
-            "role": last["role"],
-            "content": render_multiple_choice(last["content"], [str(c) for c in sample.choices]),
-        }
-    return tuple(messages)
+    return tuple(shown_messages(sample))
 
 
 def answer_text(sample: Any, letter: str) -> str:
