@@ -13,7 +13,10 @@ seed-to-seed spread is summarised beside the sampling interval
 (:func:`seed_spread`), and :func:`feature_effects` describes which method
 features go with better scores.  Registered predictions are resolved against
 measured intervals and scored (:func:`score_forecasts`: log, Brier, baseline
-and peer scores, calibration, theory and author rankings).
+and peer scores, calibration, theory and author rankings).  Linear probes
+on activations (:func:`fit_linear_probe`, :func:`probe_with_control`: held-out
+accuracy with a binomial interval beside label-shuffled controls) tell
+whether a representation separates two classes beyond memorising them.
 """
 
 from alignlab.analysis._corrections import (
@@ -53,6 +56,18 @@ from alignlab.analysis._paired import (
     paired_metric_difference,
 )
 from alignlab.analysis._patterns import FEATURE_EFFECT_COLUMNS, feature_effects
+from alignlab.analysis._probe import (
+    DEFAULT_CONTROLS,
+    DEFAULT_L2,
+    ControlSpread,
+    LinearProbe,
+    ProbeResult,
+    binomial_interval,
+    fit_linear_probe,
+    probe_accuracy,
+    probe_with_control,
+    shuffled_labels,
+)
 from alignlab.analysis._seeds import SeedSpread, seed_spread
 from alignlab.analysis._stats import (
     Estimate,
@@ -65,26 +80,33 @@ from alignlab.analysis._stats import (
 __all__ = [
     "CORRECTIONS",
     "CROWD",
+    "DEFAULT_CONTROLS",
     "DEFAULT_CORRECTION",
+    "DEFAULT_L2",
     "FEATURE_EFFECT_COLUMNS",
     "MAX_UNDEFINED_SHARE",
     "SPREAD_METRICS",
+    "ControlSpread",
     "Correction",
     "Estimate",
     "Forecast",
     "ForecastScores",
+    "LinearProbe",
     "McNemarResult",
     "Outcome",
     "PairedDifference",
+    "ProbeResult",
     "SeedSpread",
     "adjust_p_values",
     "answering_modes",
     "baseline_score",
+    "binomial_interval",
     "bootstrap_ci",
     "brier_score",
     "calibration_table",
     "cluster_key",
     "feature_effects",
+    "fit_linear_probe",
     "log_metric_estimates",
     "log_metric_estimates_by",
     "log_paired_differences",
@@ -95,9 +117,12 @@ __all__ = [
     "metric_ci",
     "paired_bootstrap_diff",
     "paired_metric_difference",
+    "probe_accuracy",
+    "probe_with_control",
     "resolve_interval",
     "resolve_threshold",
     "sample_scores",
     "score_forecasts",
     "seed_spread",
+    "shuffled_labels",
 ]
