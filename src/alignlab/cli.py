@@ -528,7 +528,7 @@ app.add_typer(probe_app)
 
 
 def _accuracy_cell(estimate: Any) -> str:
-    return f"{estimate.accuracy:.2f} [{estimate.ci_low:.2f}, {estimate.ci_high:.2f}]"
+    return f"{estimate.accuracy:.2f} [{estimate.ci_low:.2f},{estimate.ci_high:.2f}]"
 
 
 @probe_app.command("eval-awareness")
@@ -579,11 +579,16 @@ def probe_eval_awareness_command(
         highlight=False,
         markup=False,
     )
-    table = Table(title=f"held-out accuracy [{report.confidence:.0%} CI] per layer")
-    table.add_column("layer", justify="right")
+    confidence = f"{report.confidence:.0%}"
+    table = Table(
+        title=f"held-out accuracy: probe [{confidence} CI]; controls: mean / best",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("layer", justify="right", no_wrap=True)
     for position in report.positions:
-        table.add_column(f"probe ({position})", justify="right")
-        table.add_column(f"controls ({position}): mean (range)", justify="right")
+        table.add_column(f"probe {position}", justify="right", no_wrap=True)
+        table.add_column("controls", justify="right", no_wrap=True)
     by_position = list(report.positions.values())
     for rows in zip(*by_position, strict=True):
         cells = [str(rows[0].layer)]
@@ -591,7 +596,7 @@ def probe_eval_awareness_command(
             control = row.control_heldout
             cells += [
                 _accuracy_cell(row.heldout),
-                f"{control.mean:.2f} ({control.low:.2f}-{control.high:.2f})",
+                f"{control.mean:.2f} / {control.high:.2f}",
             ]
         table.add_row(*cells)
     console.print(table)

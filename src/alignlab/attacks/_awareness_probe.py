@@ -194,7 +194,10 @@ def format_prompts(
         raise AlignlabError(f"need at least one item per class, got {n_items}")
     info = get_eval(eval_name)
     _check_eval(info, [fmt], [split])
-    task = info.factory(split=split, format=fmt, seed=seed, **{_size_argument(info): n_items})
+    args: dict[str, Any] = {"split": split, "format": fmt, _size_argument(info): n_items}
+    if "seed" in inspect.signature(info.factory).parameters:
+        args["seed"] = seed
+    task = info.factory(**args)
     groups: dict[str, list[Any]] = {}
     for sample in task.dataset:
         key = str((sample.metadata or {}).get(CLUSTER_KEY, sample.id))
