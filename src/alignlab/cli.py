@@ -602,7 +602,8 @@ def probe_eval_awareness_command(
     console.print(table)
     console.print(
         "last: the last prompt token (where the reply starts); mean: averaged over the prompt. "
-        "Controls are probes fitted to shuffled labels: what memorising scores.",
+        "Controls are probes fitted to shuffled labels: their mean is chance; a best control "
+        "near 1 means the formats dominate the activations (any read-out splits them).",
         highlight=False,
         markup=False,
     )

@@ -15,8 +15,11 @@ probes with control tasks", arXiv:1909.03368, in its simplest form): the same
 probe fitted to random training labels (:func:`shuffled_labels`: each class
 split in random halves, so they carry nothing about the true labels), then
 scored on the true held-out labels.  They memorise their training set as
-well as the real probe does and land near chance on held-out data; a probe
-that finds structure scores well above the best of them.
+well as the real probe does and land at chance *on average*; the probe's
+selectivity is its held-out accuracy minus the controls' mean.  Their spread
+says something too: when the two classes are the dominant direction of
+variation in the features, any linear read-out splits them, so single
+controls score near 0 or near 1 (a random sign) while averaging 0.5.
 
 Held-out accuracy comes with an exact (Clopper-Pearson) binomial interval,
 which assumes independent held-out examples (one prompt per underlying item).
@@ -308,7 +311,8 @@ class ControlSpread:
     low: float
     """The lowest control's accuracy."""
     high: float
-    """The highest control's accuracy: a probe scoring below it has not shown structure."""
+    """The highest control's accuracy (near 1 when the classes dominate the features'
+    variation: a random read-out then splits them too, with a random sign)."""
     n_controls: int
 
 

@@ -84,7 +84,8 @@ class ControlAccuracy(_Record):
     mean: float
     low: float
     high: float
-    """The best control: a probe at or below it has not shown structure."""
+    """The best control; near 1 when the formats dominate the activations' variation
+    (every linear read-out then splits them, with a random sign)."""
     n_controls: int
 
 
