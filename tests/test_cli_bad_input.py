@@ -108,6 +108,34 @@ CASES: dict[str, Case] = {
         ("harden", "say_do", "--hardening", "position_debias", "--attack", "nope"),
         "unknown attack 'nope'; known attacks: ",
     ),
+    "probe unknown eval": Case(
+        ("probe", "eval-awareness", "--eval", "nosuch"), "unknown eval 'nosuch'; known evals: "
+    ),
+    "probe eval without formats": Case(
+        ("probe", "eval-awareness", "--eval", "mwe"), "eval 'mwe' reads a user's file"
+    ),
+    "probe layer out of range": Case(
+        (
+            "probe",
+            "eval-awareness",
+            "--model",
+            "{tiny}",
+            "--limit",
+            "2",
+            "--layer",
+            "7",
+            "--out",
+            "{tmp}/probe.json",
+        ),
+        "layer 7 is out of range: the model has 2 decoder layers (0-1)",
+    ),
+    "probe API model": Case(
+        ("probe", "eval-awareness", "--model", "openai/gpt-4o-mini", "--out", "{tmp}/p.json"),
+        "'openai/gpt-4o-mini' is not a local model",
+    ),
+    "probe limit 0": Case(
+        ("probe", "eval-awareness", "--limit", "0"), "Invalid value for '--limit'"
+    ),
     "-T without =": Case(("eval", "sycophancy", "-T", "n_claims"), "not of the form key=value"),
     "-T bad YAML": Case(("eval", "sycophancy", "-T", "n_claims=[1"), "cannot read '[1'"),
     "-T n_claims=2.5": Case(("eval", "sycophancy", "-T", "n_claims=2.5"), "must be int"),
@@ -180,7 +208,12 @@ CASES: dict[str, Case] = {
         "model 'openai/gpt-4o-mini' needs the 'openai' package: pip install 'alignlab[api]'",
     ),
 }
-NEEDS_TINY = {"out under a file", "lora_targets not in the model", "bad ALIGNLAB_DEVICE (train)"}
+NEEDS_TINY = {
+    "out under a file",
+    "lora_targets not in the model",
+    "bad ALIGNLAB_DEVICE (train)",
+    "probe layer out of range",
+}
 SDK_FOR = {"openai model without the openai package": "openai"}
 
 
@@ -241,10 +274,13 @@ def test_bare_command_shows_help_and_exits_2() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["models", "evals", "methods", "eval", "train", "redteam", "harden", "contamination"],
+    [
+        *("models", "evals", "methods", "eval", "train", "redteam", "harden"),
+        *("contamination", "probe", "probe eval-awareness"),
+    ],
 )
 def test_help_of_every_command_exits_0(command: str) -> None:
-    result = _run(command, "--help")
+    result = _run(*command.split(), "--help")
     assert result.returncode == EXIT_OK, result.stderr
     assert "Usage" in result.stdout and result.stderr == ""
 

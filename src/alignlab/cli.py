@@ -754,6 +754,97 @@ def harden_command(
         console.print(f"reports: {paths[0]} {paths[1]}", highlight=False)
 
 
+probe_app = typer.Typer(
+    name="probe",
+    help="White-box measurements: linear probes on a local model's residual stream.",
+    no_args_is_help=True,
+)
+app.add_typer(probe_app)
+
+
+def _accuracy_cell(estimate: Any) -> str:
+    return f"{estimate.accuracy:.2f} [{estimate.ci_low:.2f},{estimate.ci_high:.2f}]"
+
+
+@probe_app.command("eval-awareness")
+def probe_eval_awareness_command(
+    model: Annotated[
+        str, typer.Option(help="Local model spec (see `alignlab models`).")
+    ] = "smollm2-135m",
+    eval_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--eval", help="Eval whose items are rendered (repeatable; default sycophancy)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, help="Prompts per class (and eval) on each split.")
+    ] = 40,
+    layer: Annotated[
+        list[int] | None,
+        typer.Option("--layer", help="0-based decoder layer (repeatable; default every layer)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Eval generator and control permutation seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="The JSON report.")] = Path(
+        "runs/probe/eval_awareness.json"
+    ),
+) -> None:
+    """Probe each layer for eval-formatted vs deployment-formatted prompts (train -> heldout)."""
+    from rich.status import Status
+
+    from alignlab.attacks import (
+        DEFAULT_PROBE_EVALS,
+        check_probe_evals,
+        eval_awareness_probe,
+        write_probe_report,
+    )
+
+    evals = eval_name or list(DEFAULT_PROBE_EVALS)
+    check_probe_evals(evals)  # unknown eval or one without the formats: one line, no work
+    _check_writable_dir(out.parent, "--out")
+    _quiet_transformers()
+    with Status(f"Recording {model} on {', '.join(evals)} ...", console=err_console):
+        report = eval_awareness_probe(model, evals, limit, layer, seed=seed)
+    write_probe_report(report, out)
+    console.print(
+        f"{report.model}: {report.n_train} train prompts ({report.fit_split}), "
+        f"{report.n_test} held-out ({report.test_split}); evaluation = "
+        f"{', '.join(report.eval_formats)}, deployment = {', '.join(report.deployment_formats)}; "
+        f"chance {report.chance:.2f}; {report.seconds:.0f} s",
+        highlight=False,
+        markup=False,
+    )
+    confidence = f"{report.confidence:.0%}"
+    table = Table(
+        title=f"held-out accuracy: probe [{confidence} CI]; controls: mean / best",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("layer", justify="right", no_wrap=True)
+    for position in report.positions:
+        table.add_column(f"probe {position}", justify="right", no_wrap=True)
+        table.add_column("controls", justify="right", no_wrap=True)
+    by_position = list(report.positions.values())
+    for rows in zip(*by_position, strict=True):
+        cells = [str(rows[0].layer)]
+        for row in rows:
+            control = row.control_heldout
+            cells += [
+                _accuracy_cell(row.heldout),
+                f"{control.mean:.2f} / {control.high:.2f}",
+            ]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(
+        "last: the last prompt token (where the reply starts); mean: averaged over the prompt. "
+        "Controls are probes fitted to shuffled labels: their mean is chance; a best control "
+        "near 1 means the formats dominate the activations (any read-out splits them).",
+        highlight=False,
+        markup=False,
+    )
+    console.print(f"report: {out}", highlight=False)
+
+
 @app.command("eval")
 def eval_command(
     task: Annotated[str, typer.Argument(help="Built-in eval name, or an Inspect FILE.py@task.")],

@@ -18,7 +18,10 @@ measured intervals and scored (:func:`score_forecasts`: log, Brier, baseline
 and peer scores, calibration, theory and author rankings).  Membership
 inference for contamination checks: :func:`min_k_prob` (Min-K% prob) and
 :func:`auroc`; :func:`difference_of_independent` subtracts two effects measured
-on independent samples.
+on independent samples.  Linear probes
+on activations (:func:`fit_linear_probe`, :func:`probe_with_control`: held-out
+accuracy with a binomial interval beside label-shuffled controls) tell
+whether a representation separates two classes beyond memorising them.
 """
 
 from alignlab.analysis._corrections import (
@@ -65,6 +68,18 @@ from alignlab.analysis._paired import (
     paired_metric_difference,
 )
 from alignlab.analysis._patterns import FEATURE_EFFECT_COLUMNS, feature_effects
+from alignlab.analysis._probe import (
+    DEFAULT_CONTROLS,
+    DEFAULT_L2,
+    ControlSpread,
+    LinearProbe,
+    ProbeResult,
+    binomial_interval,
+    fit_linear_probe,
+    probe_accuracy,
+    probe_with_control,
+    shuffled_labels,
+)
 from alignlab.analysis._ranking import (
     COMPARISON_COLUMNS,
     METRIC_COLUMNS,
@@ -90,7 +105,9 @@ __all__ = [
     "COMPARISON_COLUMNS",
     "CORRECTIONS",
     "CROWD",
+    "DEFAULT_CONTROLS",
     "DEFAULT_CORRECTION",
+    "DEFAULT_L2",
     "DEFAULT_MIN_K",
     "FEATURE_EFFECT_COLUMNS",
     "MAX_UNDEFINED_SHARE",
@@ -100,26 +117,31 @@ __all__ = [
     "RANKING_COLUMNS",
     "RANK_ON",
     "SPREAD_METRICS",
+    "ControlSpread",
     "Correction",
     "Estimate",
     "Forecast",
     "ForecastScores",
+    "LinearProbe",
     "McNemarResult",
     "MethodRanking",
     "Outcome",
     "PairedDifference",
+    "ProbeResult",
     "RankOn",
     "SeedSpread",
     "adjust_p_values",
     "answering_modes",
     "auroc",
     "baseline_score",
+    "binomial_interval",
     "bootstrap_ci",
     "brier_score",
     "calibration_table",
     "cluster_key",
     "difference_of_independent",
     "feature_effects",
+    "fit_linear_probe",
     "log_metric_estimates",
     "log_metric_estimates_by",
     "log_paired_differences",
@@ -131,10 +153,13 @@ __all__ = [
     "min_k_prob",
     "paired_bootstrap_diff",
     "paired_metric_difference",
+    "probe_accuracy",
+    "probe_with_control",
     "rank_methods",
     "resolve_interval",
     "resolve_threshold",
     "sample_scores",
     "score_forecasts",
     "seed_spread",
+    "shuffled_labels",
 ]

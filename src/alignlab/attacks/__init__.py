@@ -24,8 +24,27 @@ A hardening is one module with one ``@hardening`` function (see
 can be run on (``run_attack(..., hardening=NAME)``; ``alignlab harden``), so an
 attack's effect on the eval as it is can be compared with its effect on the
 hardened eval.  Hardenings so far: ``position_debias`` (PriDe).
+
+White-box measurements sit beside the attacks: :func:`eval_awareness_probe`
+trains a linear probe per layer of a local model's residual stream to tell
+the evals' eval-formatted prompts from their deployment-formatted ones
+(``train`` split) and scores it on ``heldout`` phrasings, beside a
+label-shuffled control (``alignlab probe eval-awareness``).
 """
 
+from alignlab.attacks._awareness_probe import (
+    DEFAULT_PROBE_EVALS,
+    DEPLOYMENT_FORMATS,
+    EVAL_FORMATS,
+    ControlAccuracy,
+    LayerProbe,
+    ProbeAccuracy,
+    ProbeReport,
+    check_probe_evals,
+    eval_awareness_probe,
+    format_prompts,
+    write_probe_report,
+)
 from alignlab.attacks._harden import (
     Hardening,
     HardeningInfo,
@@ -102,7 +121,10 @@ from alignlab.attacks.train_on_public import (
 )
 
 __all__ = [
+    "DEFAULT_PROBE_EVALS",
     "DEFAULT_SPLITS",
+    "DEPLOYMENT_FORMATS",
+    "EVAL_FORMATS",
     "LETTER_FIELD_SUFFIX",
     "LETTER_KEYED_FIELDS",
     "REFERENCE_VARIANT",
@@ -113,14 +135,18 @@ __all__ = [
     "AttackReport",
     "AttackVariant",
     "ContaminationCheck",
+    "ControlAccuracy",
     "Diagnostics",
     "Hardening",
     "HardeningInfo",
+    "LayerProbe",
     "MatrixCell",
     "MatrixRow",
     "MetricEffect",
     "NotApplicable",
     "OrganismOptions",
+    "ProbeAccuracy",
+    "ProbeReport",
     "RobustnessFile",
     "SampleTransform",
     "SolverWrapper",
@@ -132,9 +158,12 @@ __all__ = [
     "attack_cells",
     "build_attack",
     "check_attack_args",
+    "check_probe_evals",
     "contamination_check",
     "effect_verdict",
+    "eval_awareness_probe",
     "format_gaps",
+    "format_prompts",
     "get_attack",
     "get_hardening",
     "gold_position",
@@ -159,5 +188,6 @@ __all__ = [
     "unregister",
     "unregister_hardening",
     "unreorderable_reason",
+    "write_probe_report",
     "write_report",
 ]

@@ -18,7 +18,9 @@ from alignlab.evals._choice import (
     choice_task,
     chosen_letter,
     classify_reply,
+    opening_messages,
     parse_letter,
+    shown_messages,
     uses_choice_scoring,
 )
 from alignlab.evals._data import (
@@ -103,12 +105,14 @@ __all__ = [
     "load_data_file",
     "load_eval_data",
     "metric_name",
+    "opening_messages",
     "option_reply",
     "parse_letter",
     "pool",
     "rate",
     "registered_evals",
     "render_prompt",
+    "shown_messages",
     "unregister",
     "uses_choice_scoring",
 ]

@@ -174,6 +174,64 @@ def choice_answer(
     return solve
 
 
+def shown_messages(
+    sample: Sample, template: str = MULTIPLE_CHOICE_TEMPLATE
+) -> list[dict[str, str]]:
+    """The conversation :func:`choice_answer` sends a model for ``sample``, as plain dicts.
+
+    A lettered question's last user turn is rendered with its options and the
+    answer instruction (``template``; :data:`CONTENT_CHOICE_TEMPLATE` is what
+    content scoring shows); a free-text sample (candidate replies) is sent as is.
+
+    Args:
+        sample: An eval's sample.
+        template: The lettered-question template (letter scoring's by default).
+
+    Returns:
+        ``[{"role": ..., "content": ...}]``, ending with the user turn.
+    """
+    messages = _input_messages(sample)
+    if REPLY_PATTERNS_KEY not in (sample.metadata or {}):
+        options = [str(choice) for choice in sample.choices or []]
+        last = messages[-1]
+        messages[-1] = {
+            "role": last["role"],
+            "content": render_multiple_choice(last["content"], options, template),
+        }
+    return messages
+
+
+def _input_messages(sample: Sample) -> list[dict[str, str]]:
+    if isinstance(sample.input, str):
+        return [{"role": "user", "content": sample.input}]
+    return [{"role": m.role, "content": m.text} for m in sample.input]
+
+
+def opening_messages(
+    task: Task, sample: Sample, template: str = MULTIPLE_CHOICE_TEMPLATE
+) -> list[dict[str, str]]:
+    """The first conversation ``task``'s solver sends a model for one of its samples.
+
+    :func:`shown_messages` when the task's (first) solver is :func:`choice_answer`;
+    otherwise the sample's input as it is (e.g. ``cot_faithfulness``, whose
+    solver first asks for reasoning on the question as written).
+
+    Args:
+        task: The eval's task.
+        sample: One of its samples.
+        template: The lettered-question template, for :func:`choice_answer`.
+
+    Returns:
+        ``[{"role": ..., "content": ...}]``, ending with the user turn.
+    """
+    from inspect_ai.util import registry_info
+
+    first = task.solver[0] if isinstance(task.solver, Sequence) else task.solver
+    if registry_info(first).name.rsplit("/", 1)[-1] == choice_answer.__name__:
+        return shown_messages(sample, template)
+    return _input_messages(sample)
+
+
 def answering_mode(state: TaskState, mode: str = "auto") -> str:
     """How this sample's lettered question is answered: a resolved scoring mode or ``generate``.
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY, render_multiple_choice
+from alignlab.evals._choice import shown_messages
+from alignlab.protocol import LETTERS, REPLY_PATTERNS_KEY
 
 
 def render_prompt(sample: Any) -> tuple[dict[str, str], ...]:
@@ -26,17 +27,7 @@ def render_prompt(sample: Any) -> tuple[dict[str, str], ...]:
         Chat messages ending with the user turn; a multiple-choice item's last
         turn carries its lettered options and answer instruction.
     """
-    if isinstance(sample.input, str):
-        messages = [{"role": "user", "content": sample.input}]
-    else:
-        messages = [{"role": m.role, "content": m.text} for m in sample.input]
-    if REPLY_PATTERNS_KEY not in (sample.metadata or {}):
-        last = messages[-1]
-        messages[-1] = {
-            "role": last["role"],
-            "content": render_multiple_choice(last["content"], [str(c) for c in sample.choices]),
-        }
-    return tuple(messages)
+    return tuple(shown_messages(sample))  # one rendering: what choice_answer sends
 
 
 def option_reply(sample: Any, letter: str) -> str:

@@ -24,6 +24,12 @@ Public names:
   at once (imported on first access: the provider module imports Inspect).
 - :func:`token_logprobs`: per-token log-probabilities of given sequences (what
   membership detectors such as Min-K% prob read).
+- :func:`record_residual_stream` / :class:`Activations`: each decoder layer's
+  output hidden state at the last prompt token and averaged over the prompt,
+  recorded with forward hooks (:func:`residual_hooks`, removed afterwards);
+  :func:`decoder_layers`, :func:`layer_count`, :func:`check_layers`.
+- :func:`chat_prompt_ids`: a conversation as the prompt token ids the provider
+  feeds the model (chat template, assistant turn opened).
 - :data:`DEFAULT_MAX_BATCH_SIZE`, :data:`DEFAULT_MAX_BATCH_TOKENS`: the
   engine's batch limits (the provider's ``max_batch_size`` and
   ``max_batch_tokens`` model args default to them).
@@ -31,6 +37,16 @@ Public names:
 
 from typing import TYPE_CHECKING, Any
 
+from alignlab.models._activations import (
+    POSITIONS,
+    Activations,
+    Prompt,
+    check_layers,
+    decoder_layers,
+    layer_count,
+    record_residual_stream,
+    residual_hooks,
+)
 from alignlab.models._api import LocalModelAPI
 from alignlab.models._catalogue import (
     DEFAULT_MODEL,
@@ -42,6 +58,7 @@ from alignlab.models._catalogue import (
     default_choice_scoring,
     model_catalogue,
 )
+from alignlab.models._chat import chat_prompt_ids
 from alignlab.models._device import (
     DEVICE_CHOICES,
     DEVICE_ENV,
@@ -94,6 +111,8 @@ __all__ = [
     "DEVICE_ENV",
     "EMBEDDED_MODELS",
     "NAMED_MODELS",
+    "POSITIONS",
+    "Activations",
     "ChoiceRequest",
     "ChoiceResult",
     "EmbeddedModel",
@@ -106,11 +125,15 @@ __all__ = [
     "ModelEntryStatus",
     "ModelSpec",
     "NamedModel",
+    "Prompt",
     "SamplingParams",
     "cache_dir",
+    "chat_prompt_ids",
     "check_gguf_file",
+    "check_layers",
     "compute_device",
     "compute_dtype",
+    "decoder_layers",
     "default_choice_scoring",
     "device_summary",
     "ensure_embedded_weights",
@@ -118,12 +141,15 @@ __all__ = [
     "inspect_providers",
     "is_available_offline",
     "known_specs_line",
+    "layer_count",
     "load_model",
     "local_weights_dir",
     "model_catalogue",
     "parse_spec",
     "read_adapter_base",
+    "record_residual_stream",
     "release_model",
+    "residual_hooks",
     "token_logprobs",
     "verify_named_model",
     "weights_sha256",

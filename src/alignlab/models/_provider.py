@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, ModelUsage, modelapi
 
 from alignlab.models._api import LocalModelAPI
+from alignlab.models._chat import chat_prompt_ids
 from alignlab.models._engine import ChoiceRequest, Engine, GenerationRequest, SamplingParams
 from alignlab.models._load import load_model
 from alignlab.protocol import CHOICE_NORM_KEY, CHOICE_NORMS
@@ -205,13 +206,7 @@ class AlignlabModelAPI(LocalModelAPI):
         Returns:
             Prompt token ids.
         """
-        tokenizer = self.loaded.tokenizer
-        dicts = chat_to_dicts(messages)
-        if getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template(dicts, add_generation_prompt=True, tokenize=False)
-            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-        text = "\n\n".join(d["content"] for d in dicts) + "\n\n"
-        return list(tokenizer(text)["input_ids"])
+        return chat_prompt_ids(self.loaded.tokenizer, chat_to_dicts(messages))
 
     async def write(self, input: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
         """Generate a reply with ``config``'s sampling settings, batched with other samples'."""
