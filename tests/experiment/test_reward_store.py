@@ -15,9 +15,9 @@ from alignlab.experiment import (
     RewardPairRecord,
     RobustnessRecord,
     RunRecord,
+    _store,
     open_store,
 )
-from alignlab.experiment import _store
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
