@@ -1360,6 +1360,13 @@ def _dry_run_table(session: Any) -> Table:
         )
         status = "cached" if cell.key in done else "to run"
         table.add_row("eval", cell.train.variant.label, where, cell.key[:12], status)
+    for rm in plan.rm_train_cells:
+        status = "cached" if rm.key in done else "to run"
+        table.add_row("rm_train", rm.label, "-", rm.key[:12], status)
+    for rm_eval in plan.rm_eval_cells:
+        status = "cached" if rm_eval.key in done else "to run"
+        where = f"{rm_eval.what} / {rm_eval.split}"
+        table.add_row(rm_eval.kind, rm_eval.train.label, where, rm_eval.key[:12], status)
     return table
 
 

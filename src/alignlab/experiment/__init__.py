@@ -7,7 +7,9 @@ after any crash resumes where it stopped.  Predictions about the results are
 registered in the run's hash-chained ledger before the cells run, then resolved
 and scored (:func:`register`, :func:`score_run`).  A spec may name a robustness
 file (``robustness:``) whose verdicts the report shows, and rank methods on
-robust metrics only (``rank_on: robust``; :class:`RankingSettings`).  See ``docs/experiments.md``.
+robust metrics only (``rank_on: robust``; :class:`RankingSettings`).  A spec's
+``reward_models:`` are trained and scored as cells too (accuracy, robustness,
+best-of-N; :class:`RewardTrainCell`, :class:`RewardEvalCell`).  See ``docs/experiments.md``.
 """
 
 from alignlab.experiment._execute import REPORT_FILE, RUN_ID_FILE, SPEC_FILE, RunSummary, execute
@@ -28,7 +30,14 @@ from alignlab.experiment._ledger import (
     score_run,
     verify_ledger,
 )
-from alignlab.experiment._plan import EvalCell, Plan, TrainCell, make_plan
+from alignlab.experiment._plan import (
+    EvalCell,
+    Plan,
+    RewardEvalCell,
+    RewardTrainCell,
+    TrainCell,
+    make_plan,
+)
 from alignlab.experiment._progress import ProgressView
 from alignlab.experiment._ranking import (
     RANKING_FILE,
@@ -38,13 +47,21 @@ from alignlab.experiment._ranking import (
 )
 from alignlab.experiment._ray import execute_ray
 from alignlab.experiment._records import (
+    CELL_KINDS,
     CELL_STATES,
     RECORD_VERSION,
+    REWARD_EVAL_KINDS,
+    BestOfNRecord,
+    CellKind,
     CellRecord,
     CellState,
     ComparisonRecord,
     CurvePoint,
     MetricRecord,
+    RewardComparisonRecord,
+    RewardPairRecord,
+    RewardResults,
+    RobustnessRecord,
     RunRecord,
 )
 from alignlab.experiment._session import (
@@ -59,10 +76,13 @@ from alignlab.experiment._session import (
 )
 from alignlab.experiment._spec import (
     PROFILES,
+    BestOfNSettings,
     ExperimentSpec,
     LoadedSpec,
     Profile,
     RankOn,
+    RewardEvalSettings,
+    RewardModelEntry,
     Variant,
     load_spec,
     load_spec_text,
@@ -70,6 +90,7 @@ from alignlab.experiment._spec import (
 from alignlab.experiment._store import Store, export, open_store
 
 __all__ = [
+    "CELL_KINDS",
     "CELL_STATES",
     "EXECUTORS",
     "KEY_SCHEME",
@@ -79,10 +100,14 @@ __all__ = [
     "RANKING_FILE",
     "RECORD_VERSION",
     "REPORT_FILE",
+    "REWARD_EVAL_KINDS",
     "RUN_ID_FILE",
     "SPEC_FILE",
     "STORE_FILE",
     "Assumption",
+    "BestOfNRecord",
+    "BestOfNSettings",
+    "CellKind",
     "CellRecord",
     "CellState",
     "ComparisonRecord",
@@ -99,6 +124,14 @@ __all__ = [
     "ProgressView",
     "RankOn",
     "RankingSettings",
+    "RewardComparisonRecord",
+    "RewardEvalCell",
+    "RewardEvalSettings",
+    "RewardModelEntry",
+    "RewardPairRecord",
+    "RewardResults",
+    "RewardTrainCell",
+    "RobustnessRecord",
     "RunRecord",
     "RunSummary",
     "Session",

@@ -37,9 +37,12 @@ from pydantic import BaseModel, ConfigDict
 from alignlab._errors import AlignlabError
 from alignlab.experiment._plan import LOGS_DIR, EvalCell, Plan, TrainCell
 from alignlab.experiment._records import (
+    BestOfNRecord,
     ComparisonRecord,
     CurvePoint,
     MetricRecord,
+    RewardPairRecord,
+    RobustnessRecord,
     RunRecord,
 )
 from alignlab.experiment._store import Store
@@ -182,6 +185,8 @@ class CellOutcome:
     """Eval cells: every metric with its interval."""
     curve: tuple[CurvePoint, ...] = ()
     """Train cells: the loss at every step."""
+    results: tuple[RewardPairRecord | RobustnessRecord | BestOfNRecord, ...] = ()
+    """Reward-model eval cells: per-pair rewards, robustness rows or best-of-N points."""
 
 
 def record_outcome(store: Store, outcome: CellOutcome) -> None:
@@ -196,6 +201,7 @@ def record_outcome(store: Store, outcome: CellOutcome) -> None:
         duration_s=outcome.duration_s,
         metrics=outcome.metrics,
         curve=outcome.curve,
+        results=outcome.results,
     )
 
 
@@ -580,6 +586,10 @@ def execute(
             else:
                 summary.done += 1
                 event(eval_cell.key, "done")
+    from alignlab.experiment._rewards import compare_reward_models, run_reward_cells
+
+    run_reward_cells(plan, store, run_dir, summary, event, on_step)
+    compare_reward_models(store, plan)
     compare(store, run_dir, plan)
     summary.seconds = round(time.perf_counter() - started, 1)
     return summary

@@ -8,6 +8,12 @@ the plan and which cells the store already has.
 
 Every variant, ``none`` included, gets a train cell (``none`` trains an
 identity adapter in seconds), so every eval row loads its model the same way.
+
+Reward models of the spec get an ``rm_train`` cell per base and seed (at the
+profile's token budget, like methods) and, per scoring split, an
+``rm_accuracy`` cell, an ``rm_robustness`` cell and an ``rm_best_of_n`` cell,
+each keyed on its own settings, so changing the best-of-N sizes reruns only
+the best-of-N cells.
 """
 
 from __future__ import annotations
@@ -24,11 +30,21 @@ from alignlab.experiment._keys import (
     cell_key,
     eval_data_hashes,
 )
-from alignlab.experiment._records import CellRecord
-from alignlab.experiment._spec import REPORT_SETTINGS, LoadedSpec, Variant
+from alignlab.experiment._records import CellKind, CellRecord
+from alignlab.experiment._spec import (
+    REPORT_SETTINGS,
+    REWARD_SETTINGS,
+    LoadedSpec,
+    RewardModelEntry,
+    Variant,
+)
 
 ADAPTERS_DIR = "adapters"
 """Run-directory subfolder holding one adapter directory per train cell."""
+REWARD_MODELS_DIR = "reward_models"
+"""Run-directory subfolder holding one reward-model directory per ``rm_train`` cell."""
+RM_PAIR_SEED = 0
+"""Seed of the evaluation pairs' item draw: every reward model is scored on the same pairs."""
 LOGS_DIR = "logs"
 """Run-directory subfolder holding the ``.eval`` logs of eval cells."""
 KEY_PREFIX_CHARS = 16
@@ -83,6 +99,59 @@ class EvalCell(Cell):
 
 
 @dataclass(frozen=True)
+class RewardTrainCell(Cell):
+    """Train one reward model (kind and params) on one base with one seed."""
+
+    base: str
+    """Base model spec."""
+    entry: RewardModelEntry
+    """The spec's reward-model entry."""
+    seed: int
+    """Training seed."""
+    params: dict[str, Any]
+    """Everything passed to ``alignlab.rewards.train_reward_model`` (entry params, budget, seed)."""
+
+    @property
+    def label(self) -> str:
+        """The reward model's name in tables."""
+        return self.entry.shown
+
+    @property
+    def rm_dir(self) -> str:
+        """The reward model's directory, relative to the run directory."""
+        return f"{REWARD_MODELS_DIR}/{self.entry.name}-{self.key[:KEY_PREFIX_CHARS]}"
+
+
+@dataclass(frozen=True)
+class RewardEvalCell(Cell):
+    """Score one trained reward model on one split: accuracy, robustness or best-of-N."""
+
+    train: RewardTrainCell
+    """The ``rm_train`` cell whose reward model it scores."""
+    kind: CellKind
+    """``rm_accuracy``, ``rm_robustness`` or ``rm_best_of_n``."""
+    split: str
+    """Split of the gold-labelled pairs."""
+    items: int
+    """Eval items drawn per source eval to build the pairs."""
+    limit: int | None
+    """Pairs scored (the first ones), from the profile."""
+    transforms: tuple[str, ...] = ()
+    """``rm_robustness``: the transforms."""
+    ns: tuple[int, ...] = ()
+    """``rm_best_of_n``: the N of the curve."""
+    prompts: int = 0
+    """``rm_best_of_n``: free-text prompts."""
+    max_new_tokens: int = 0
+    """``rm_best_of_n``: longest sampled reply."""
+
+    @property
+    def what(self) -> str:
+        """``accuracy``, ``robustness`` or ``best_of_n``."""
+        return self.kind.removeprefix("rm_")
+
+
+@dataclass(frozen=True)
 class Plan:
     """Every cell of one experiment, in dependency order."""
 
@@ -94,6 +163,10 @@ class Plan:
     """Train cells, in spec order (base, variant, seed)."""
     eval_cells: list[EvalCell] = field(default_factory=list)
     """Eval cells, grouped by the train cell they score."""
+    rm_train_cells: list[RewardTrainCell] = field(default_factory=list)
+    """Reward-model train cells (base, entry, seed), in spec order."""
+    rm_eval_cells: list[RewardEvalCell] = field(default_factory=list)
+    """Reward-model eval cells, grouped by the ``rm_train`` cell they score."""
 
     def records(self) -> list[CellRecord]:
         """The cells as store records (state ``queued``)."""
@@ -119,6 +192,28 @@ class Plan:
             )
             for cell in self.eval_cells
         ]
+        records += [
+            CellRecord(
+                key=cell.key,
+                run_id=self.run_id,
+                kind="rm_train",
+                label=cell.label,
+                inputs=cell.inputs,
+                artifact=cell.rm_dir,
+            )
+            for cell in self.rm_train_cells
+        ]
+        records += [
+            CellRecord(
+                key=cell.key,
+                run_id=self.run_id,
+                kind=cell.kind,
+                label=cell.train.label,
+                inputs=cell.inputs,
+                upstream=cell.train.key,
+            )
+            for cell in self.rm_eval_cells
+        ]
         return records
 
 
@@ -128,11 +223,15 @@ def run_id_of(loaded: LoadedSpec) -> str:
     The ledger sections (assumptions, theories, predictions) are left out: adding a
     prediction to a spec does not make it another experiment.  So are the report's
     settings (``robustness``, ``rank_on``): they change how results are ranked,
-    not the results.
+    not the results.  Nor are the reward-model settings of a spec without reward models
+    (so such a spec keeps the run id it had before reward models existed).
     """
     from alignlab.experiment._ledger import LEDGER_SECTIONS
 
-    document = loaded.spec.model_dump(mode="json", exclude=set(LEDGER_SECTIONS | REPORT_SETTINGS))
+    excluded = set(LEDGER_SECTIONS | REPORT_SETTINGS)
+    if not loaded.spec.reward_models:
+        excluded |= REWARD_SETTINGS
+    document = loaded.spec.model_dump(mode="json", exclude=excluded)
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 
@@ -262,6 +361,96 @@ def make_plan(loaded: LoadedSpec) -> Plan:
                             limit=loaded.profile.eval_limit,
                         )
                     )
+    _plan_reward_models(loaded, plan)
     if not plan.train_cells or not plan.eval_cells:
         raise AlignlabError(f"the spec '{spec.name}' expands to zero cells")
     return plan
+
+
+def _rm_train_inputs(base: str, entry: RewardModelEntry, params: dict[str, Any]) -> dict[str, Any]:
+    from alignlab.rewards import validate_rm_request
+
+    info, config, training = validate_rm_request(entry.name, base, params)
+    return {
+        "kind": "rm_train",
+        "alignlab_version": __version__,
+        "base": base,
+        "base_weights_sha256": base_weights_sha256(base),
+        "reward_model": entry.name,
+        "reward_model_code_version": info.code_version,
+        "seed": training.seed,
+        "params": config.model_dump(mode="json"),
+        "training": training.model_dump(mode="json"),
+        "eval_data_sha256": eval_data_hashes(),
+    }
+
+
+def _plan_reward_models(loaded: LoadedSpec, plan: Plan) -> None:
+    """Append the spec's reward-model cells to ``plan`` (none without ``reward_models``)."""
+    from alignlab.rewards import TRANSFORMS
+
+    spec = loaded.spec
+    settings = spec.reward_eval
+    budget = loaded.profile.token_budget
+    for base in spec.bases:
+        for entry in spec.reward_models:
+            for seed in spec.seeds:
+                params = dict(entry.params)
+                if budget is not None and "token_budget" not in params:
+                    params["token_budget"] = budget
+                params["seed"] = seed
+                inputs = _rm_train_inputs(base, entry, params)
+                plan.rm_train_cells.append(
+                    RewardTrainCell(
+                        key=cell_key(inputs),
+                        inputs=inputs,
+                        base=base,
+                        entry=entry,
+                        seed=seed,
+                        params=params,
+                    )
+                )
+    transforms = tuple(settings.transforms) or tuple(TRANSFORMS)
+    bon = settings.best_of_n
+    kinds: list[CellKind] = ["rm_accuracy"]
+    if settings.robustness:
+        kinds.append("rm_robustness")
+    if bon is not None:
+        kinds.append("rm_best_of_n")
+    for train in plan.rm_train_cells:
+        for split in settings.splits:
+            for kind in kinds:
+                eval_inputs: dict[str, Any] = {
+                    "kind": kind,
+                    "alignlab_version": __version__,
+                    "upstream": train.key,
+                    "split": split,
+                    "items": settings.items,
+                    "pair_seed": RM_PAIR_SEED,
+                    "limit": loaded.profile.eval_limit,
+                    "eval_data_sha256": eval_data_hashes(),
+                }
+                extra: dict[str, Any] = {}
+                if kind == "rm_robustness":
+                    extra = {"transforms": transforms}
+                elif kind == "rm_best_of_n" and bon is not None:
+                    extra = {
+                        "ns": tuple(bon.ns),
+                        "prompts": bon.prompts,
+                        "max_new_tokens": bon.max_new_tokens,
+                    }
+                eval_inputs.update(
+                    {k: list(v) if isinstance(v, tuple) else v for k, v in extra.items()}
+                )
+                plan.rm_eval_cells.append(
+                    RewardEvalCell(
+                        key=cell_key(eval_inputs),
+                        inputs=eval_inputs,
+                        train=train,
+                        kind=kind,
+                        split=split,
+                        items=settings.items,
+                        limit=loaded.profile.eval_limit,
+                        **extra,
+                    )
+                )

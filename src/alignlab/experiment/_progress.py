@@ -35,7 +35,7 @@ class CellView:
     """What the display knows about one cell."""
 
     kind: str
-    """``train`` or ``eval``."""
+    """``train``, ``eval``, ``rm_train`` or ``rm_eval`` (what the ETA averages over)."""
     name: str
     """``label`` or ``label eval/split``."""
     state: str = "queued"
@@ -68,6 +68,11 @@ class ProgressView:
             if cell.format != "all":
                 name += f"/{cell.format}"
             view.cells[cell.key] = CellView("eval", name)
+        for rm in plan.rm_train_cells:
+            view.cells[rm.key] = CellView("rm_train", f"reward model {rm.label}")
+        for rm_eval in plan.rm_eval_cells:
+            name = f"{rm_eval.train.label} {rm_eval.what}/{rm_eval.split}"
+            view.cells[rm_eval.key] = CellView("rm_eval", name)
         return view
 
     def event(self, key: str, state: str, detail: str = "") -> None:
@@ -89,7 +94,7 @@ class ProgressView:
     def eta_seconds(self) -> float | None:
         """Measured time left, or None until a cell of every remaining kind has finished."""
         left = 0.0
-        for kind in ("train", "eval"):
+        for kind in ("train", "eval", "rm_train", "rm_eval"):
             todo = [
                 c
                 for c in self.cells.values()

@@ -39,6 +39,9 @@ run one cell per node at a time, start the node with ``ray start --num-cpus 1``.
 
 Per-step training progress (``on_step``) is not reported from tasks; cell
 state changes are (``on_event``).
+
+Simplified: a spec's reward-model cells run in the driver, after the Ray
+tasks, as the local executor runs them.
 """
 
 from __future__ import annotations
@@ -278,6 +281,10 @@ def _execute(
                 ray.cancel(ref)
     order = [c.key for c in plan.train_cells] + [c.key for c in plan.eval_cells]
     summary.failed = [failures[key] for key in order if key in failures]
+    from alignlab.experiment._rewards import compare_reward_models, run_reward_cells
+
+    run_reward_cells(plan, store, run_dir, summary, event)  # in the driver (see the docstring)
+    compare_reward_models(store, plan)
     compare(store, run_dir, plan)
     summary.seconds = round(time.perf_counter() - started, 1)
     return summary

@@ -162,8 +162,14 @@ def _fresh_report(store: Store, session: Session) -> Path:
 
     ledger = session.run_dir / LEDGER_FILE
     ranking = session.run_dir / RANKING_FILE
+    rm_done = [
+        f"{record.key} {record.finished_at}"
+        for record in (store.get_cell(c.key) for c in session.plan.records())
+        if record is not None and record.kind.startswith("rm_") and record.state == "done"
+    ]
     parts = [
         comparison_inputs(store, session.plan),
+        *([hashlib.sha256("\n".join(rm_done).encode()).hexdigest()] if rm_done else []),
         sha256_file(ledger) if ledger.is_file() else "no ledger",
         sha256_file(ranking) if ranking.is_file() else "no ranking settings",
     ]
@@ -295,6 +301,7 @@ def report_run(store: Store, run_id: str, run_dir: Path) -> Path:
         AlignlabError: If the run's stored ranking settings are invalid.
     """
     from alignlab.experiment._ledger import score_run
+    from alignlab.experiment._records import RewardResults
     from alignlab.methods import registered_methods
     from alignlab.report import write_report
 
@@ -322,4 +329,9 @@ def report_run(store: Store, run_id: str, run_dir: Path) -> Path:
         ledger=score_run(store, run_id, run_dir),
         ranking=method_ranking(comparisons, settings),
         robustness=settings,
+        rewards=RewardResults(
+            robustness=store.robustness_rows(run_id),
+            best_of_n=store.best_of_n_points(run_id),
+            comparisons=store.reward_comparisons(run_id),
+        ),
     )

@@ -19,6 +19,14 @@ evals:
 references: [none, sft_control]  # what every method is compared with
 robustness: benchmarks/results/robustness.json  # optional: verdicts per eval metric
 rank_on: robust               # all (default) | robust: rank methods on robust metrics only
+reward_models:                # optional: reward models trained per base and seed
+  - classic
+  - name: cloud
+    params: {lm_weight: 1.25}
+reward_eval:                  # optional: how they are scored (these are the defaults)
+  splits: [heldout]
+  robustness: true            # the accuracy drop under every transform (or `transforms:`)
+  best_of_n: {ns: [1, 2, 4, 8], prompts: 4, max_new_tokens: 24}   # null: no best-of-N
 ```
 
 Validation happens in two steps, both before any work: pydantic checks the
@@ -40,6 +48,13 @@ Profiles set what a run costs: ``quick`` trains every method on a small token
 budget and scores a prefix of every eval (for a first look and for demos);
 ``full`` uses the methods' and evals' own defaults.  A method's explicit
 ``token_budget`` parameter wins over the profile.
+
+Reward models (:mod:`alignlab.rewards`) are trained at the same profile budget
+as the methods, so a ``classic`` and a ``cloud`` entry are compared at matched
+training tokens, then scored on gold-labelled pairs of ``reward_eval.splits``
+(``heldout`` by default; the profile's eval limit caps the pairs): pairwise
+accuracy, the robustness table and a best-of-N curve.  A spec without
+``reward_models`` has the run id it had before they existed.
 """
 
 from __future__ import annotations
@@ -92,6 +107,18 @@ DEFAULT_REFERENCES: Final = ("none", "sft_control")
 """Every method is compared with these (those of them the spec has)."""
 DEFAULT_SPLITS: Final = ("test", "heldout")
 """Eval splits when an eval entry names none: the reported split and the generalisation one."""
+REWARD_SETTINGS: Final = frozenset({"reward_models", "reward_eval"})
+"""Spec keys about reward models: in the run id only when the spec has reward models."""
+DEFAULT_RM_SPLITS: Final = ("heldout",)
+"""Splits reward models are scored on unless ``reward_eval.splits`` says otherwise."""
+DEFAULT_RM_ITEMS: Final = 16
+"""Eval items drawn per source eval for the evaluation pairs (the profile limit cuts them)."""
+DEFAULT_BON_NS: Final = (1, 2, 4, 8)
+"""Best-of-N sizes by default: small enough for a CPU."""
+DEFAULT_BON_PROMPTS: Final = 4
+"""Free-text prompts of the best-of-N curve by default."""
+DEFAULT_BON_MAX_TOKENS: Final = 24
+"""Longest sampled best-of-N reply by default, in tokens."""
 
 
 class _Strict(BaseModel):
@@ -129,6 +156,57 @@ class EvalEntry(_Strict):
             if reserved in args:
                 raise ValueError(f"give '{reserved}' as the entry's {reserved}s, not in args")
         return args
+
+
+class RewardModelEntry(_Strict):
+    """One reward model of the spec: a kind with its parameters (no sweeps)."""
+
+    name: str
+    """A registered reward-model kind (``alignlab rm list``: ``classic``, ``cloud``)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """The kind's and the shared training parameters (``token_budget`` defaults to the
+    profile's, ``seed`` comes from ``seeds``)."""
+    label: str | None = Field(default=None, min_length=1)
+    """Name in tables (default: the kind's name); needed when one kind appears twice."""
+
+    @property
+    def shown(self) -> str:
+        """The entry's name in tables."""
+        return self.label or self.name
+
+
+class BestOfNSettings(_Strict):
+    """The best-of-N curve of every reward model: ``ns`` replies from the base, picked by it."""
+
+    ns: list[int] = Field(default_factory=lambda: list(DEFAULT_BON_NS), min_length=1)
+    """The N of the curve (each at least 1); ``max(ns)`` replies are drawn per prompt."""
+    prompts: int = Field(default=DEFAULT_BON_PROMPTS, ge=1)
+    """Free-text prompts (the first of the split's pairs, one per distinct prompt)."""
+    max_new_tokens: int = Field(default=DEFAULT_BON_MAX_TOKENS, ge=1)
+    """Longest sampled reply in tokens."""
+
+    @field_validator("ns")
+    @classmethod
+    def _positive(cls, ns: list[int]) -> list[int]:
+        for n in ns:
+            if n < 1:
+                raise ValueError(f"best-of-N needs every N >= 1, got {n}")
+        return sorted(set(ns))
+
+
+class RewardEvalSettings(_Strict):
+    """How the spec's reward models are scored (the same for every one, so they compare)."""
+
+    splits: list[str] = Field(default_factory=lambda: list(DEFAULT_RM_SPLITS), min_length=1)
+    """Splits whose gold-labelled pairs score them (``test``, ``heldout``)."""
+    items: int = Field(default=DEFAULT_RM_ITEMS, ge=1)
+    """Eval items drawn per source eval to build the pairs (the profile limit cuts the pairs)."""
+    robustness: bool = True
+    """Measure the accuracy drop under rewrites that keep the gold label."""
+    transforms: list[str] = Field(default_factory=list)
+    """Which transforms (empty: every one of :data:`alignlab.rewards.TRANSFORMS`)."""
+    best_of_n: BestOfNSettings | None = Field(default_factory=BestOfNSettings)
+    """The best-of-N curve; ``null`` leaves it out."""
 
 
 class ExperimentSpec(_Strict):
@@ -171,6 +249,11 @@ class ExperimentSpec(_Strict):
     """Predictions about this experiment's results, appended to the run's ledger
     when ``alignlab run`` starts, before any cell runs (see
     :mod:`alignlab.experiment._ledger`).  Not part of the run id."""
+    reward_models: list[RewardModelEntry] = Field(default_factory=list)
+    """Reward models trained once per base and seed at the profile's budget; a bare name
+    is a kind with default parameters."""
+    reward_eval: RewardEvalSettings = Field(default_factory=RewardEvalSettings)
+    """How the reward models are scored (ignored without ``reward_models``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -182,7 +265,7 @@ class ExperimentSpec(_Strict):
             if "bases" in data:
                 raise ValueError("give either 'base' or 'bases', not both")
             data["bases"] = [data.pop("base")]
-        for key in ("methods", "evals"):
+        for key in ("methods", "evals", "reward_models"):
             if isinstance(data.get(key), list):
                 data[key] = [{"name": v} if isinstance(v, str) else v for v in data[key]]
         return data
@@ -371,8 +454,46 @@ def _check_names(spec: ExperimentSpec) -> tuple[Variant, ...]:
             check_task_args(eval_info, {**eval_entry.args, "split": eval_entry.splits[0]})
         except AlignlabError as exc:
             raise _SpecError(("evals", index, "args"), str(exc)) from None
+    _check_reward_models(spec)
     _check_ledger_sections(spec, variants)
     return tuple(variants)
+
+
+def _check_reward_models(spec: ExperimentSpec) -> None:
+    """Reward-model kinds, their parameters, the scoring splits and transforms."""
+    if not spec.reward_models:
+        return
+    from alignlab.rewards import EVAL_SPLITS, check_transforms, validate_rm_request
+
+    labels: set[str] = set()
+    for index, entry in enumerate(spec.reward_models):
+        try:
+            validate_rm_request(entry.name, spec.bases[0], {**entry.params, "seed": spec.seeds[0]})
+        except AlignlabError as exc:
+            where = "params" if entry.params and "reward-model kind" not in str(exc) else "name"
+            raise _SpecError(("reward_models", index, where), str(exc)) from None
+        if "seed" in entry.params:
+            raise _SpecError(
+                ("reward_models", index, "params"), "give seeds as the spec's 'seeds', not here"
+            )
+        if entry.shown in labels:
+            raise _SpecError(
+                ("reward_models", index),
+                f"reward model '{entry.shown}' appears twice; give one of them a 'label'",
+            )
+        labels.add(entry.shown)
+    settings = spec.reward_eval
+    for position, split in enumerate(settings.splits):
+        if split not in EVAL_SPLITS:
+            raise _SpecError(
+                ("reward_eval", "splits", position),
+                f"reward models are scored on {' or '.join(EVAL_SPLITS)}, not '{split}'",
+            )
+    for position, name in enumerate(settings.transforms):
+        try:
+            check_transforms([name])
+        except AlignlabError as exc:
+            raise _SpecError(("reward_eval", "transforms", position), str(exc)) from None
 
 
 def _check_ledger_sections(spec: ExperimentSpec, variants: list[Variant]) -> None:

@@ -34,8 +34,11 @@ What was simplified:
 - JSON fields (``inputs``, ``spec_json``) are stored as JSON text on both
   backends (exactly as written; no JSONB, so no JSON queries in SQL).
 - Records carry no per-row version: the store has one ``schema_version`` row;
-  opening a store written by a newer alignlab is a one-line error. There are no
-  migrations yet (there is only version 1).
+  opening a store written by a newer alignlab is a one-line error.  Version 2
+  added the reward-model cell kinds and their result tables; a version-1 store
+  is migrated when opened (its ``cells`` table rebuilt with the wider kind
+  check on SQLite, the check replaced on PostgreSQL; the new tables created),
+  in one transaction.
 - A cell's ``run_id`` is the run that first planned it; membership of later
   runs lives in a separate table, so :meth:`Store.cells` of a later run returns
   shared cells with the first run's ``run_id``.
@@ -57,20 +60,26 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from alignlab._errors import AlignlabError
 from alignlab.experiment._records import (
+    CELL_KINDS,
+    BestOfNRecord,
     CellRecord,
     ComparisonRecord,
     CurvePoint,
     MetricRecord,
+    Record,
+    RewardComparisonRecord,
+    RewardPairRecord,
+    RobustnessRecord,
     RunRecord,
 )
 from alignlab.files import atomic_write_text
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """Version of the tables below; bump it (and add a migration) when they change."""
 SQLITE_BUSY_TIMEOUT_S: Final = 60.0
 """How long a SQLite writer waits for another writer's transaction to finish."""
@@ -83,6 +92,10 @@ EXPORT_FORMATS: Final = ("csv", "parquet")
 _PG_SCHEMA_LOCK: Final = 0x616C676E6C6162
 """Advisory-lock id that serialises schema creation between machines."""
 
+_KINDS_SQL: Final = ", ".join(f"'{kind}'" for kind in CELL_KINDS)
+_V1_KINDS_SQL: Final = "'train', 'eval'"
+"""The cell kinds of schema version 1 (what :func:`_migrate_from_1` widens)."""
+
 _SCHEMA: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT PRIMARY KEY,
@@ -92,10 +105,10 @@ _SCHEMA: Final[tuple[str, ...]] = (
         created_at TEXT NOT NULL,
         alignlab_version TEXT NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS cells (
+    f"""CREATE TABLE IF NOT EXISTS cells (
         key TEXT PRIMARY KEY,
         run_id TEXT NOT NULL REFERENCES runs (run_id),
-        kind TEXT NOT NULL CHECK (kind IN ('train', 'eval')),
+        kind TEXT NOT NULL CONSTRAINT cells_kind_check CHECK (kind IN ({_KINDS_SQL})),
         label TEXT NOT NULL,
         inputs TEXT NOT NULL,
         upstream TEXT,
@@ -148,7 +161,73 @@ _SCHEMA: Final[tuple[str, ...]] = (
         n_pairs BIGINT NOT NULL,
         PRIMARY KEY (run_id, position)
     )""",
+    """CREATE TABLE IF NOT EXISTS rm_pairs (
+        cell_key TEXT NOT NULL REFERENCES cells (key),
+        position BIGINT NOT NULL,
+        family TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        chosen_reward DOUBLE PRECISION,
+        rejected_reward DOUBLE PRECISION,
+        PRIMARY KEY (cell_key, position)
+    )""",
+    """CREATE TABLE IF NOT EXISTS rm_robustness (
+        cell_key TEXT NOT NULL REFERENCES cells (key),
+        position BIGINT NOT NULL,
+        transform TEXT NOT NULL,
+        n_pairs BIGINT NOT NULL,
+        original DOUBLE PRECISION,
+        transformed DOUBLE PRECISION,
+        accuracy_drop DOUBLE PRECISION,
+        ci_low DOUBLE PRECISION,
+        ci_high DOUBLE PRECISION,
+        PRIMARY KEY (cell_key, position)
+    )""",
+    """CREATE TABLE IF NOT EXISTS rm_best_of_n (
+        cell_key TEXT NOT NULL REFERENCES cells (key),
+        n BIGINT NOT NULL,
+        kl DOUBLE PRECISION,
+        proxy DOUBLE PRECISION,
+        proxy_ci_low DOUBLE PRECISION,
+        proxy_ci_high DOUBLE PRECISION,
+        gold DOUBLE PRECISION,
+        gold_ci_low DOUBLE PRECISION,
+        gold_ci_high DOUBLE PRECISION,
+        n_prompts BIGINT NOT NULL,
+        PRIMARY KEY (cell_key, n)
+    )""",
+    """CREATE TABLE IF NOT EXISTS rm_comparisons (
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        position BIGINT NOT NULL,
+        label TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        base TEXT NOT NULL,
+        seed BIGINT NOT NULL,
+        split TEXT NOT NULL,
+        difference DOUBLE PRECISION,
+        ci_low DOUBLE PRECISION,
+        ci_high DOUBLE PRECISION,
+        mcnemar_p DOUBLE PRECISION,
+        n_pairs BIGINT NOT NULL,
+        PRIMARY KEY (run_id, position)
+    )""",
 )
+
+_R = TypeVar("_R", bound=Record)
+
+_CELL_RESULT_TABLES: Final[dict[type[Record], tuple[str, str]]] = {
+    RewardPairRecord: ("rm_pairs", "t.position"),
+    RobustnessRecord: ("rm_robustness", "t.position"),
+    BestOfNRecord: ("rm_best_of_n", "t.n"),
+}
+"""Per-cell result records of reward-model cells: table and row order within a cell."""
+
+
+def _record_fields(model: type[Record]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A record's stored columns (its fields but ``version``) and those that are plain floats."""
+    fields = tuple(name for name in model.model_fields if name != "version")
+    floats = frozenset(name for name in fields if model.model_fields[name].annotation is float)
+    return fields, floats
+
 
 _CELL_COLUMNS: Final = (
     "key, run_id, kind, label, inputs, upstream, state, artifact, owner,"
@@ -298,6 +377,10 @@ class Store:
             sql.run("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
             row = sql.one("SELECT MAX(version) FROM schema_version")
             found = None if row is None or row[0] is None else int(row[0])
+            if found == 1:
+                self._migrate_from_1(sql)
+                sql.run("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                found = SCHEMA_VERSION
             if found is not None and found != SCHEMA_VERSION:
                 newer = found > SCHEMA_VERSION
                 raise AlignlabError(
@@ -309,6 +392,34 @@ class Store:
                 sql.run(statement)
             if found is None:
                 sql.run("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def _migrate_from_1(self, sql: _Sql) -> None:
+        """Widen ``cells.kind`` to the reward-model kinds (the new tables follow from _SCHEMA).
+
+        PostgreSQL replaces the check in place.  SQLite cannot alter a check, so
+        the table is rebuilt (SQLite's documented procedure: create, copy, drop,
+        rename); foreign keys are off while the schema is set up (see
+        :func:`_open_sqlite`) and checked before the transaction commits.
+        """
+        if self._postgres:
+            sql.run("ALTER TABLE cells DROP CONSTRAINT IF EXISTS cells_kind_check")
+            sql.run(
+                f"ALTER TABLE cells ADD CONSTRAINT cells_kind_check CHECK (kind IN ({_KINDS_SQL}))"
+            )
+            return
+        row = sql.one("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'cells'")
+        if row is None:
+            return
+        old = str(row[0])
+        if f"IN ({_V1_KINDS_SQL})" not in old:
+            raise AlignlabError(f"results store {self.url}: unexpected cells table, cannot migrate")
+        new = old.replace(f"IN ({_V1_KINDS_SQL})", f"IN ({_KINDS_SQL})")
+        sql.run(new.replace("CREATE TABLE cells", "CREATE TABLE cells_v2", 1))
+        sql.run("INSERT INTO cells_v2 SELECT * FROM cells")
+        sql.run("DROP TABLE cells")
+        sql.run("ALTER TABLE cells_v2 RENAME TO cells")
+        if sql.all("PRAGMA foreign_key_check"):
+            raise AlignlabError(f"results store {self.url}: foreign keys broken by the migration")
 
     # -- runs ----------------------------------------------------------------
 
@@ -444,6 +555,7 @@ class Store:
         duration_s: float,
         metrics: Sequence[MetricRecord] = (),
         curve: Sequence[CurvePoint] = (),
+        results: Sequence[RewardPairRecord | RobustnessRecord | BestOfNRecord] = (),
     ) -> None:
         """Store a cell's results and mark it ``done``, in one transaction.
 
@@ -458,12 +570,15 @@ class Store:
             duration_s: Wall time of the cell's work.
             metrics: The eval cell's metrics (``cell_key`` must be ``key``).
             curve: The train cell's loss curve (``cell_key`` must be ``key``).
+            results: A reward-model cell's per-pair, robustness or best-of-N records
+                (``cell_key`` must be ``key``).
 
         Raises:
-            ValueError: If a metric or curve point belongs to another cell.
+            ValueError: If a metric, curve point or result belongs to another cell.
             AlignlabError: If the cell is not in the store.
         """
-        strays = ({m.cell_key for m in metrics} | {p.cell_key for p in curve}) - {key}
+        keys = {m.cell_key for m in metrics} | {p.cell_key for p in curve}
+        strays = (keys | {r.cell_key for r in results}) - {key}
         if strays:
             raise ValueError(f"results for cells {sorted(strays)} given to finish_cell({key})")
         with self._write() as sql:
@@ -481,6 +596,21 @@ class Store:
                 "INSERT INTO curves (cell_key, step, loss) VALUES (?, ?, ?)",
                 [(key, p.step, _to_db(p.loss)) for p in curve],
             )
+            for model, (table, _) in _CELL_RESULT_TABLES.items():
+                sql.run(f"DELETE FROM {table} WHERE cell_key = ?", (key,))
+                fields, floats = _record_fields(model)
+                sql.many(
+                    f"INSERT INTO {table} ({', '.join(fields)})"
+                    f" VALUES ({', '.join('?' for _ in fields)})",
+                    [
+                        tuple(
+                            _to_db(getattr(r, name)) if name in floats else getattr(r, name)
+                            for name in fields
+                        )
+                        for r in results
+                        if type(r) is model
+                    ],
+                )
             self._set_cell(
                 sql,
                 key,
@@ -566,6 +696,89 @@ class Store:
         rows = self._rows_of_run(run_id, "curves", "t.step, t.loss", "t.step")
         return [CurvePoint(cell_key=k, step=step, loss=_from_db(loss)) for k, step, loss in rows]
 
+    def _cell_results(self, run_id: str, model: type[_R]) -> list[_R]:
+        """The run's cells' rows of one reward-model result table, by planning order."""
+        table, order = _CELL_RESULT_TABLES[model]
+        fields, floats = _record_fields(model)
+        others = [name for name in fields if name != "cell_key"]
+        rows = self._rows_of_run(run_id, table, ", ".join(f"t.{n}" for n in others), order)
+        return [
+            model.model_validate(
+                {
+                    "cell_key": row[0],
+                    **{
+                        name: _from_db(value) if name in floats else value
+                        for name, value in zip(others, row[1:], strict=True)
+                    },
+                }
+            )
+            for row in rows
+        ]
+
+    def reward_pairs(self, run_id: str) -> list[RewardPairRecord]:
+        """The per-pair rewards of the run's ``rm_accuracy`` cells, by planning order then pair."""
+        return self._cell_results(run_id, RewardPairRecord)
+
+    def robustness_rows(self, run_id: str) -> list[RobustnessRecord]:
+        """The accuracy drops of the run's ``rm_robustness`` cells, in stored order."""
+        return self._cell_results(run_id, RobustnessRecord)
+
+    def best_of_n_points(self, run_id: str) -> list[BestOfNRecord]:
+        """The best-of-N points of the run's ``rm_best_of_n`` cells, by planning order then N."""
+        return self._cell_results(run_id, BestOfNRecord)
+
+    def replace_reward_comparisons(
+        self, run_id: str, rows: Sequence[RewardComparisonRecord]
+    ) -> None:
+        """Replace the run's reward-model comparisons with ``rows``, in one transaction.
+
+        Raises:
+            ValueError: If a row belongs to another run.
+        """
+        strays = {row.run_id for row in rows} - {run_id}
+        if strays:
+            raise ValueError(f"comparisons of runs {sorted(strays)} given for run {run_id}")
+        fields, floats = _record_fields(RewardComparisonRecord)
+        stored = [name for name in fields if name != "run_id"]
+        values = [
+            (
+                run_id,
+                position,
+                *(_to_db(getattr(row, n)) if n in floats else getattr(row, n) for n in stored),
+            )
+            for position, row in enumerate(rows)
+        ]
+        with self._write() as sql:
+            sql.run("DELETE FROM rm_comparisons WHERE run_id = ?", (run_id,))
+            sql.many(
+                f"INSERT INTO rm_comparisons (run_id, position, {', '.join(stored)})"
+                f" VALUES (?, ?, {', '.join('?' for _ in stored)})",
+                values,
+            )
+
+    def reward_comparisons(self, run_id: str) -> list[RewardComparisonRecord]:
+        """The run's reward-model comparisons, in the order they were stored."""
+        fields, floats = _record_fields(RewardComparisonRecord)
+        stored = [name for name in fields if name != "run_id"]
+        with self._read() as sql:
+            rows = sql.all(
+                f"SELECT {', '.join(stored)} FROM rm_comparisons WHERE run_id = ?"
+                " ORDER BY position",
+                (run_id,),
+            )
+        return [
+            RewardComparisonRecord.model_validate(
+                {
+                    "run_id": run_id,
+                    **{
+                        n: _from_db(v) if n in floats else v
+                        for n, v in zip(stored, row, strict=True)
+                    },
+                }
+            )
+            for row in rows
+        ]
+
     def replace_comparisons(self, run_id: str, rows: Sequence[ComparisonRecord]) -> None:
         """Replace the run's comparisons with ``rows`` (kept in this order), in one transaction.
 
@@ -644,7 +857,9 @@ def _open_sqlite(path: Path) -> Store:
         connection,
         sqlite3.Error,
         str(path),
-        ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"),
+        ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"),
+        # after the schema is set up: a migration rebuilds a referenced table
+        ("PRAGMA foreign_keys=ON",),
     )
 
 
@@ -654,8 +869,9 @@ def _set_up(
     errors: type[Exception],
     shown: str,
     pragmas: Sequence[str] = (),
+    after: Sequence[str] = (),
 ) -> Store:
-    """``store`` once ``pragmas`` have run on its new connection and its tables exist.
+    """``store`` once ``pragmas``, the schema (migrated if older), then ``after`` have run.
 
     On any failure the connection is closed; ``errors`` (the driver's) become one
     :class:`AlignlabError` line naming ``shown``.
@@ -664,6 +880,8 @@ def _set_up(
         for pragma in pragmas:
             _execute_when_unlocked(connection, pragma, errors)
         store._create_schema()
+        for pragma in after:
+            _execute_when_unlocked(connection, pragma, errors)
     except errors as error:
         connection.close()
         raise AlignlabError(f"cannot open results store {shown}: {_one_line(error)}") from error
@@ -775,7 +993,9 @@ def export(
 ) -> list[Path]:
     """Write a run's cells, metrics, curves and comparisons as one file per table and format.
 
-    Files are ``out_dir/{cells,metrics,curves,comparisons}.{csv,parquet}``, one
+    Files are ``out_dir/{cells,metrics,curves,comparisons}.{csv,parquet}`` (and the
+    reward-model tables ``rm_pairs``, ``rm_robustness``, ``rm_best_of_n``,
+    ``rm_comparisons`` when the run has rows in them), one
     column per record field (``inputs`` as JSON text; NaN as an empty CSV
     field), each written atomically.
 
@@ -804,6 +1024,13 @@ def export(
         "curves": _frame(store.curves(run_id), CurvePoint),
         "comparisons": _frame(store.comparisons(run_id), ComparisonRecord),
     }
+    rewards = {
+        "rm_pairs": _frame(store.reward_pairs(run_id), RewardPairRecord),
+        "rm_robustness": _frame(store.robustness_rows(run_id), RobustnessRecord),
+        "rm_best_of_n": _frame(store.best_of_n_points(run_id), BestOfNRecord),
+        "rm_comparisons": _frame(store.reward_comparisons(run_id), RewardComparisonRecord),
+    }
+    tables.update({name: frame for name, frame in rewards.items() if not frame.empty})
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for table, frame in tables.items():

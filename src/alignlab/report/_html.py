@@ -27,12 +27,17 @@ from urllib.parse import quote
 from alignlab._errors import AlignlabError
 from alignlab.experiment import (
     CELL_STATES,
+    REWARD_EVAL_KINDS,
+    BestOfNRecord,
     CellRecord,
     ComparisonRecord,
     CurvePoint,
     LedgerScores,
     MetricRecord,
     RankingSettings,
+    RewardComparisonRecord,
+    RewardResults,
+    RobustnessRecord,
     RunRecord,
 )
 from alignlab.files import atomic_write_text
@@ -47,7 +52,9 @@ from alignlab.report._format import (
 )
 from alignlab.report._plots import (
     MISSING_COLOUR,
+    CurveSeries,
     Point,
+    best_of_n_svg,
     calibration_svg,
     colour,
     forest_svg,
@@ -797,9 +804,10 @@ def _section_logs(evals: Sequence[_EvalCell]) -> list[str]:
 
 
 def _summary(run: RunRecord, cells: Sequence[CellRecord]) -> list[str]:
-    counts = Counter((cell.kind, cell.state) for cell in cells)
+    counts: Counter[tuple[str, str]] = Counter((cell.kind, cell.state) for cell in cells)
     parts = []
-    for kind in ("train", "eval"):
+    kinds = ["train", "eval", *_first_seen(c.kind for c in cells if c.kind.startswith("rm_"))]
+    for kind in kinds:
         states = [
             f"{counts[(kind, state)]} {state}" for state in CELL_STATES if counts[(kind, state)]
         ]
@@ -823,6 +831,215 @@ def _summary(run: RunRecord, cells: Sequence[CellRecord]) -> list[str]:
             '<a href="#problems">failed and missing cells</a>.</p>'
         )
     return out
+
+
+_RM_NOTE: Final = (
+    "Reward models trained at the spec's budget profile (the same token budget as the "
+    "methods, so kinds compare at matched training tokens) and scored on gold-labelled "
+    "preference pairs the training never saw. Accuracy: share of pairs whose gold-preferred "
+    "reply gets the strictly higher reward, with a 95% Wilson interval. Paired: each reward "
+    "model minus the spec's first one on the same pairs (paired bootstrap interval, exact "
+    "McNemar p). Robustness: accuracy on the pairs a transform applies to, minus accuracy on "
+    "the rewritten pairs (a positive drop means the rewrite fooled the reward model)."
+)
+
+
+def _rm_name(cell: CellRecord, by_key: Mapping[str, CellRecord], several: set[str]) -> str:
+    """A reward-model eval cell's name: its label, then seed and split when they vary."""
+    parts = [cell.label]
+    if "seed" in several:
+        parts.append(f"seed {_text_input(cell, by_key, 'seed')}")
+    if "split" in several:
+        parts.append(_text_input(cell, by_key, "split"))
+    if "base" in several:
+        parts.append(_text_input(cell, by_key, "base"))
+    return " · ".join(parts)
+
+
+def _rm_accuracy_table(
+    cells: Sequence[CellRecord],
+    by_key: Mapping[str, CellRecord],
+    metrics: Sequence[MetricRecord],
+) -> list[str]:
+    by_cell: dict[str, dict[str, MetricRecord]] = {}
+    for record in metrics:
+        by_cell.setdefault(record.cell_key, {})[record.metric] = record
+    families = _first_seen(
+        name.split("/", 1)[1]
+        for cell in cells
+        for name in by_cell.get(cell.key, {})
+        if name.startswith("accuracy/")
+    )
+    heads = "".join(f"<th>{esc(f)}</th>" for f in families)
+    out = [
+        "<h3>Pairwise accuracy</h3>",
+        '<table class="rm-accuracy"><thead><tr><th>reward model</th><th>base</th><th>seed</th>'
+        f"<th>split</th><th>state</th><th>accuracy</th><th>95% CI</th><th>n</th>{heads}"
+        "</tr></thead><tbody>",
+    ]
+    for cell in cells:
+        own = by_cell.get(cell.key, {})
+        head = (
+            f'<tr data-cell="{esc(cell.key)}"><th>{esc(cell.label)}</th>'
+            f"<td>{esc(Path(_text_input(cell, by_key, 'base')).name)}</td>"
+            f"<td>{esc(_text_input(cell, by_key, 'seed'))}</td>"
+            f"<td>{esc(_text_input(cell, by_key, 'split'))}</td><td>{esc(cell.state)}</td>"
+        )
+        total = own.get("accuracy")
+        if total is None:
+            blank = f'<td class="missing">{DASH}</td>'
+            out.append(head + blank * (3 + len(families)) + "</tr>")
+            continue
+        per_family = "".join(
+            f'<td class="num">{num(own[f"accuracy/{f}"].value)} '
+            f'<span class="ci">(n={own[f"accuracy/{f}"].n})</span></td>'
+            if f"accuracy/{f}" in own
+            else f'<td class="missing">{DASH}</td>'
+            for f in families
+        )
+        out.append(
+            f'{head}<td class="num">{num(total.value)}</td>'
+            f'<td class="num">{interval(total.ci_low, total.ci_high)}</td>'
+            f'<td class="num">{total.n}</td>{per_family}</tr>'
+        )
+    out.append("</tbody></table>")
+    return out
+
+
+def _rm_comparison_table(comparisons: Sequence[RewardComparisonRecord]) -> list[str]:
+    if not comparisons:
+        return []
+    out = [
+        "<h3>Paired differences</h3>",
+        '<table class="rm-paired"><thead><tr><th>reward model</th><th>minus</th><th>seed</th>'
+        "<th>split</th><th>difference</th><th>95% CI</th><th>McNemar p</th><th>pairs</th>"
+        "</tr></thead><tbody>",
+    ]
+    for row in comparisons:
+        out.append(
+            f"<tr><th>{esc(row.label)}</th><td>{esc(row.reference)}</td><td>{row.seed}</td>"
+            f'<td>{esc(row.split)}</td><td class="diff">{num(row.difference, signed=True)}</td>'
+            f'<td class="num">{interval(row.ci_low, row.ci_high, signed=True)}</td>'
+            f'<td class="num">{p_value(row.mcnemar_p)}</td><td class="num">{row.n_pairs}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    return out
+
+
+def _rm_robustness_table(
+    cells: Sequence[CellRecord],
+    by_key: Mapping[str, CellRecord],
+    rows: Sequence[RobustnessRecord],
+    several: set[str],
+) -> list[str]:
+    if not cells:
+        return []
+    by_cell: dict[str, dict[str, RobustnessRecord]] = {}
+    for row in rows:
+        by_cell.setdefault(row.cell_key, {})[row.transform] = row
+    transforms = _first_seen(row.transform for row in rows)
+    heads = "".join(f"<th>{esc(_rm_name(c, by_key, several))}</th>" for c in cells)
+    out = [
+        "<h3>Robustness: accuracy drop per transform</h3>",
+        f'<table class="rm-robustness"><thead><tr><th>transform</th>{heads}</tr></thead><tbody>',
+    ]
+    if not transforms:
+        span = len(cells) + 1
+        out.append(f'<tr><td class="missing" colspan="{span}">No robustness stored yet.</td></tr>')
+    for transform in transforms:
+        tds = []
+        for cell in cells:
+            found = by_cell.get(cell.key, {}).get(transform)
+            if found is None:
+                tds.append(f'<td class="missing">{DASH}</td>')
+                continue
+            tds.append(
+                f'<td class="diff">{num(found.accuracy_drop, signed=True)} '
+                f'<span class="ci">{interval(found.ci_low, found.ci_high, signed=True)} '
+                f"(n={found.n_pairs})</span></td>"
+            )
+        out.append(f"<tr><th>{esc(transform)}</th>{''.join(tds)}</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
+def _rm_best_of_n(
+    cells: Sequence[CellRecord],
+    by_key: Mapping[str, CellRecord],
+    points: Sequence[BestOfNRecord],
+    several: set[str],
+) -> list[str]:
+    if not cells:
+        return []
+    by_cell: dict[str, list[BestOfNRecord]] = {}
+    for point in points:
+        by_cell.setdefault(point.cell_key, []).append(point)
+    series = []
+    rows = []
+    for cell in cells:
+        own = sorted(by_cell.get(cell.key, []), key=lambda p: p.n)
+        if not own:
+            continue
+        name = _rm_name(cell, by_key, several)
+        series.append(
+            CurveSeries(
+                label=name,
+                kl=[p.kl for p in own],
+                proxy=[(p.proxy, p.proxy_ci_low, p.proxy_ci_high) for p in own],
+                gold=[(p.gold, p.gold_ci_low, p.gold_ci_high) for p in own],
+            )
+        )
+        for p in own:
+            rows.append(
+                f'<tr data-cell="{esc(cell.key)}"><th>{esc(name)}</th><td class="num">{p.n}</td>'
+                f'<td class="num">{num(p.kl)}</td><td class="num">{num(p.proxy)} '
+                f'<span class="ci">{interval(p.proxy_ci_low, p.proxy_ci_high)}</span></td>'
+                f'<td class="num">{num(p.gold)} '
+                f'<span class="ci">{interval(p.gold_ci_low, p.gold_ci_high)}</span></td>'
+                f'<td class="num">{p.n_prompts}</td></tr>'
+            )
+    out = ["<h3>Best-of-N over-optimisation</h3>"]
+    if not series:
+        return [*out, '<p class="missing">No best-of-N curve stored yet.</p>']
+    out += [
+        '<figure class="best-of-n">',
+        best_of_n_svg(series, svg_id="best-of-n"),
+        "<figcaption>Mean gold and proxy reward of the reply the reward model picks among N "
+        "sampled from the base, against the analytic KL log N - (N-1)/N (Gao et al. 2022, "
+        "arXiv:2210.10760); bands are 95% bootstrap intervals over prompts.</figcaption>",
+        "</figure>",
+        '<table class="rm-best-of-n"><thead><tr><th>reward model</th><th>N</th><th>KL</th>'
+        "<th>proxy [95% CI]</th><th>gold [95% CI]</th><th>prompts</th></tr></thead><tbody>",
+        *rows,
+        "</tbody></table>",
+    ]
+    return out
+
+
+def _section_rewards(
+    cells: Sequence[CellRecord],
+    by_key: Mapping[str, CellRecord],
+    metrics: Sequence[MetricRecord],
+    rewards: RewardResults,
+) -> list[str]:
+    """The "Reward models" section (left out of runs without reward-model cells)."""
+    of_kind = {kind: [c for c in cells if c.kind == kind] for kind in REWARD_EVAL_KINDS}
+    scored = [c for kind in REWARD_EVAL_KINDS for c in of_kind[kind]]
+    several = {
+        name
+        for name in ("seed", "split", "base")
+        if len({_text_input(c, by_key, name) for c in scored}) > 1
+    }
+    return [
+        '<section id="reward-models">',
+        "<h2>Reward models</h2>",
+        f'<p class="note">{esc(_RM_NOTE)}</p>',
+        *_rm_accuracy_table(of_kind["rm_accuracy"], by_key, metrics),
+        *_rm_comparison_table(rewards.comparisons),
+        *_rm_robustness_table(of_kind["rm_robustness"], by_key, rewards.robustness, several),
+        *_rm_best_of_n(of_kind["rm_best_of_n"], by_key, rewards.best_of_n, several),
+        "</section>",
+    ]
 
 
 _NAV: Final = (
@@ -854,6 +1071,7 @@ def build_report(
     ledger: LedgerScores | None = None,
     ranking: MethodRanking | None = None,
     robustness: RankingSettings | None = None,
+    rewards: RewardResults | None = None,
 ) -> str:
     """The run's report as one self-contained HTML document.
 
@@ -876,6 +1094,8 @@ def build_report(
             "Method ranking" section.
         robustness: The run's stored ranking settings, whose robustness file (if any)
             the "Robustness" section shows.
+        rewards: The run's stored reward-model results, for the "Reward models"
+            section (shown when the run has reward-model cells).
 
     Returns:
         The HTML text.
@@ -895,6 +1115,14 @@ def build_report(
         if ledger is None
         else (*_NAV[:spec_at], ("predictions", "Predictions"), *_NAV[spec_at:])
     )
+    has_rewards = any(cell.kind.startswith("rm_") for cell in cells)
+    if has_rewards:
+        curves_at = next(i for i, (anchor, _) in enumerate(sections) if anchor == "curves")
+        sections = (
+            *sections[:curves_at],
+            ("reward-models", "Reward models"),
+            *sections[curves_at:],
+        )
     nav = "".join(f'<li><a href="#{anchor}">{title}</a></li>' for anchor, title in sections)
     body = [
         *_summary(run, cells),
@@ -904,6 +1132,11 @@ def build_report(
         *_comparison_section("differences", groups, _heatmaps),
         *_comparison_section("splits", groups, _split_tables),
         *_comparison_section("forest", groups, _forest_plots),
+        *(
+            _section_rewards(cells, by_key, metrics, rewards or RewardResults())
+            if has_rewards
+            else []
+        ),
         *_section_curves(train_cells, curves),
         *_section_metrics(evals, metrics, links),
         *_section_problems(cells, by_key, links),
@@ -944,6 +1177,7 @@ def write_report(
     ledger: LedgerScores | None = None,
     ranking: MethodRanking | None = None,
     robustness: RankingSettings | None = None,
+    rewards: RewardResults | None = None,
 ) -> Path:
     """Build the report and write it to ``path`` atomically (readers never see half a file).
 
@@ -960,6 +1194,7 @@ def write_report(
         ledger: The run's scored prediction ledger, or None.
         ranking: The method ranking, or None.
         robustness: The run's stored ranking settings, or None.
+        rewards: The run's stored reward-model results, or None.
 
     Returns:
         ``path``.
@@ -978,6 +1213,7 @@ def write_report(
         ledger=ledger,
         ranking=ranking,
         robustness=robustness,
+        rewards=rewards,
     )
     atomic_write_text(path, text)
     return path

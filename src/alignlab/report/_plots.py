@@ -308,3 +308,55 @@ def calibration_svg(bins: Sequence[tuple[float, float, int]], *, svg_id: str) ->
         axes.set_ylabel("observed hit rate")
         axes.grid(color="#eeeeee", linewidth=0.6)
         return _to_svg(figure, svg_id)
+
+
+@dataclass(frozen=True)
+class CurveSeries:
+    """One reward model's best-of-N curve: proxy and gold reward (with intervals) against KL."""
+
+    label: str
+    kl: Sequence[float]
+    proxy: Sequence[tuple[float, float, float]]
+    """``(value, ci_low, ci_high)`` per point."""
+    gold: Sequence[tuple[float, float, float]]
+    """``(value, ci_low, ci_high)`` per point."""
+
+
+def best_of_n_svg(series: Sequence[CurveSeries], *, svg_id: str) -> str:
+    """Gold (left) and proxy (right) reward of best-of-N against its analytic KL.
+
+    The over-optimisation picture of Gao et al. 2022 (arXiv:2210.10760): the
+    proxy keeps rising with N while the gold reward may rise, then fall.
+
+    Args:
+        series: One curve per reward-model cell.
+        svg_id: The root ``<svg>`` element's id.
+
+    Returns:
+        The ``<svg>`` element's text.
+    """
+    with _style(svg_id):
+        figure = Figure(figsize=(10.0, 4.0), layout="constrained")
+        gold_axes, proxy_axes = figure.subplots(1, 2)
+        for curve in series:
+            for axes, points in ((gold_axes, curve.gold), (proxy_axes, curve.proxy)):
+                values = [p[0] for p in points]
+                (line,) = axes.plot(
+                    curve.kl, values, marker="o", markersize=3, label=mpl_text(curve.label)
+                )
+                axes.fill_between(
+                    curve.kl,
+                    [p[1] for p in points],
+                    [p[2] for p in points],
+                    color=line.get_color(),
+                    alpha=0.15,
+                    linewidth=0,
+                )
+        for axes, title in ((gold_axes, "gold reward"), (proxy_axes, "proxy reward")):
+            axes.set_xlabel("KL(best-of-N || policy), nats")
+            axes.set_ylabel(title)
+            axes.set_title(title)
+            axes.grid(color="#eeeeee", linewidth=0.6)
+        if series:
+            gold_axes.legend(fontsize=8, frameon=False)
+        return _to_svg(figure, svg_id)
