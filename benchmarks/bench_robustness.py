@@ -154,7 +154,8 @@ def main() -> None:
     )
     options = parser.parse_args()
 
-    evals = [e for e in registered_evals() if not options.evals or e in options.evals.split(",")]
+    known = registered_evals()
+    evals = [e for e in options.evals.split(",") if e in known] if options.evals else list(known)
     attacks = [
         a for a in registered_attacks() if not options.attacks or a in options.attacks.split(",")
     ]
