@@ -58,6 +58,7 @@ from alignlab.training import (
     TrainingConfig,
     library_versions,
     run,
+    set_training_threads,
 )
 
 logger = logging.getLogger(__name__)
@@ -315,10 +316,7 @@ def _train_into(
     """Train and write adapter plus manifest into ``scratch`` (nothing else)."""
     from alignlab.models import load_model, weights_sha256
 
-    if training.threads is not None:
-        import torch
-
-        torch.set_num_threads(training.threads)
+    set_training_threads(training)
     started = time.perf_counter()
     loaded = load_model(base)
     if loaded.weights_dir is None:

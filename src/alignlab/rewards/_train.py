@@ -55,6 +55,7 @@ from alignlab.training import (
     TrainingConfig,
     check_no_leakage,
     library_versions,
+    set_training_threads,
 )
 
 PAIR_TOKENS_ESTIMATE: Final = 200
@@ -245,13 +246,11 @@ def _train_into(
     base: str,
     on_step: StepCallback | None,
 ) -> RewardManifest:
-    import torch
     from transformers import AutoTokenizer
 
     from alignlab.models import weights_sha256
 
-    if training.threads is not None:
-        torch.set_num_threads(training.threads)
+    set_training_threads(training)
     started = time.perf_counter()
     weights = _base_weights(base)
     families: list[str] = list(config.families)

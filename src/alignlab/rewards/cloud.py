@@ -78,6 +78,7 @@ from alignlab.training import (
     micro_batch,
     model_device,
     restored_threads,
+    set_training_threads,
     tokenize_sft,
 )
 
@@ -608,10 +609,7 @@ def cloud(config: CloudConfig, job: RewardJob) -> TrainOutcome:
     pad = int(tokenizer.pad_token_id)
     curve: list[LossPoint] = []
     with restored_threads():
-        if training.threads is not None:
-            import torch
-
-            torch.set_num_threads(training.threads)
+        set_training_threads(training)
         model.train()
         parameters = [p for p in model.parameters() if p.requires_grad]
         _train_loop(

@@ -320,6 +320,26 @@ def trainer_callbacks(
     return callbacks
 
 
+def set_training_threads(training: TrainingConfig) -> int:
+    """Set torch's thread count for a training run: ``training.threads``, or every core.
+
+    Always set, never inherited: float sums depend on the thread count, so a run
+    that inherited whatever an earlier call in the same process left (a probe fit
+    on one thread, a tuned run) would not be bit-identical to the same run in a
+    fresh process.
+
+    Returns:
+        The thread count set.
+    """
+    import os
+
+    import torch
+
+    threads = training.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    return threads
+
+
 @contextmanager
 def restored_threads() -> Iterator[None]:
     """Put torch's thread count back as it was (the tuner changes it while training)."""
