@@ -12,6 +12,7 @@ the method.  The training types are re-exported here for existing callers.
 from alignlab.evals import CANARY
 from alignlab.methods._config import MethodConfig
 from alignlab.methods._evaldata import shortcut_fit
+from alignlab.methods._loophole import GradedPrompt, graded_prompts, loophole_reward
 from alignlab.methods._registry import (
     BuildContext,
     MethodInfo,
@@ -41,6 +42,7 @@ from alignlab.training import (
 __all__ = [
     "CANARY",
     "BuildContext",
+    "GradedPrompt",
     "GuardReport",
     "LossPoint",
     "Manifest",
@@ -52,6 +54,8 @@ __all__ = [
     "check_no_leakage",
     "dataset_sha256",
     "get_method",
+    "graded_prompts",
+    "loophole_reward",
     "method",
     "read_manifest",
     "registered_methods",

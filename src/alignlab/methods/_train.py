@@ -59,6 +59,7 @@ from alignlab.training import (
     library_versions,
     run,
     set_training_threads,
+    split_training_params,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,13 +71,6 @@ ADAPTER_FILES = frozenset({ADAPTER_WEIGHTS, "adapter_config.json", "README.md"})
 manifest) is an unfinished run of ours, which the next run replaces."""
 TRAINER_DIR = ".trainer"
 """The trainer's working directory inside the scratch directory (removed before publishing)."""
-
-
-def _one_line(exc: ValidationError, where: str) -> AlignlabError:
-    error = exc.errors()[0]
-    field = ".".join(str(p) for p in error["loc"]) or "value"
-    given = error.get("input")
-    return AlignlabError(f"bad {where} '{field}': {error['msg']} (got {given!r})")
 
 
 def split_params(
@@ -97,24 +91,7 @@ def split_params(
     Raises:
         AlignlabError: On an unknown key (listing the valid ones) or a bad value.
     """
-    shared = set(TrainingConfig.model_fields)
-    own = set(info.config.model_fields)
-    unknown = [k for k in params if k not in shared | own]
-    if unknown:
-        valid = ", ".join(sorted(own)) or "(none)"
-        raise AlignlabError(
-            f"unknown parameter '{unknown[0]}' for method '{info.name}'; its parameters: "
-            f"{valid}; shared: {', '.join(sorted(shared))}"
-        )
-    try:
-        config = info.config.model_validate({k: v for k, v in params.items() if k in own})
-    except ValidationError as exc:
-        raise _one_line(exc, f"parameter of '{info.name}':") from None
-    try:
-        training = TrainingConfig.model_validate({k: v for k, v in params.items() if k in shared})
-    except ValidationError as exc:
-        raise _one_line(exc, "training parameter") from None
-    return config, training
+    return split_training_params("method", info.name, info.config, params)
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:

@@ -55,7 +55,9 @@ from alignlab.training import (
     TrainingConfig,
     check_no_leakage,
     library_versions,
+    one_line_error,
     set_training_threads,
+    split_training_params,
 )
 
 PAIR_TOKENS_ESTIMATE: Final = 200
@@ -72,12 +74,6 @@ def pair_items(token_budget: int, n_families: int) -> int:
     return max(MIN_PAIR_ITEMS, token_budget // (PAIR_TOKENS_ESTIMATE * max(1, n_families)))
 
 
-def _one_line(exc: ValidationError, where: str) -> AlignlabError:
-    error = exc.errors()[0]
-    field = ".".join(str(p) for p in error["loc"]) or "value"
-    return AlignlabError(f"bad {where} '{field}': {error['msg']} (got {error.get('input')!r})")
-
-
 def split_rm_params(
     info: RewardModelInfo, params: Mapping[str, object]
 ) -> tuple[RewardModelConfig, TrainingConfig]:
@@ -86,22 +82,7 @@ def split_rm_params(
     Raises:
         AlignlabError: On an unknown key (listing the valid ones) or a bad value.
     """
-    shared, own = set(TrainingConfig.model_fields), set(info.config.model_fields)
-    unknown = [k for k in params if k not in shared | own]
-    if unknown:
-        raise AlignlabError(
-            f"unknown parameter '{unknown[0]}' for reward model '{info.name}'; its parameters: "
-            f"{', '.join(sorted(own)) or '(none)'}; shared: {', '.join(sorted(shared))}"
-        )
-    try:
-        config = info.config.model_validate({k: v for k, v in params.items() if k in own})
-    except ValidationError as exc:
-        raise _one_line(exc, f"parameter of '{info.name}':") from None
-    try:
-        training = TrainingConfig.model_validate({k: v for k, v in params.items() if k in shared})
-    except ValidationError as exc:
-        raise _one_line(exc, "training parameter") from None
-    return config, training
+    return split_training_params("reward model", info.name, info.config, params)
 
 
 def validate_rm_request(
@@ -333,6 +314,6 @@ def load_reward_model(directory: Path, base: str | None = None) -> LoadedRewardM
     try:
         config = info.config.model_validate(manifest.params)
     except ValidationError as exc:
-        raise _one_line(exc, f"recorded parameter of '{info.name}':") from None
+        raise one_line_error(exc, f"recorded parameter of '{info.name}':") from None
     scorer = info.load(config, directory, weights, manifest.training)
     return LoadedRewardModel(directory, manifest, scorer)

@@ -35,6 +35,8 @@ from alignlab.training._config import (
     LossPoint,
     Manifest,
     TrainingConfig,
+    one_line_error,
+    split_training_params,
 )
 from alignlab.training._dpo import (
     DPO_BETA,
@@ -149,6 +151,7 @@ __all__ = [
     "loss_check",
     "micro_batch",
     "model_device",
+    "one_line_error",
     "packed_sdpa",
     "pair_tokens",
     "preference_check",
@@ -166,6 +169,7 @@ __all__ = [
     "runner",
     "set_training_threads",
     "silence_printer",
+    "split_training_params",
     "thread_tuner",
     "tokenize_pair",
     "tokenize_sft",

@@ -10,8 +10,12 @@ of what is allowed.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Mapping
+from typing import TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alignlab._errors import AlignlabError
 from alignlab.training._guard import Contamination, GuardReport
 
 MANIFEST_VERSION = 2
@@ -177,3 +181,48 @@ class Manifest(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)
     """SHA-256 of every file of the run but ``manifest.json``, by relative path; checked
     when the run is reused or its adapter loaded (empty in version 1: unverified)."""
+
+
+OwnConfig = TypeVar("OwnConfig", bound=BaseModel)
+
+
+def one_line_error(exc: ValidationError, where: str) -> AlignlabError:
+    """A pydantic error as one line: ``bad WHERE 'field': message (got value)``."""
+    error = exc.errors()[0]
+    field = ".".join(str(p) for p in error["loc"]) or "value"
+    return AlignlabError(f"bad {where} '{field}': {error['msg']} (got {error.get('input')!r})")
+
+
+def split_training_params(
+    what: str, name: str, own_type: type[OwnConfig], params: Mapping[str, object]
+) -> tuple[OwnConfig, TrainingConfig]:
+    """Validate ``params`` into a kind's own config and the shared :class:`TrainingConfig`.
+
+    Keys that name a ``TrainingConfig`` field go there; the rest belong to the
+    kind (a method, a reward model).
+
+    Args:
+        what: What the kind is, for messages (``method``, ``reward model``).
+        name: The kind's name.
+        own_type: Its config class.
+        params: Parameters by name.
+
+    Raises:
+        AlignlabError: On an unknown key (listing the valid ones) or a bad value.
+    """
+    shared, own = set(TrainingConfig.model_fields), set(own_type.model_fields)
+    unknown = [k for k in params if k not in shared | own]
+    if unknown:
+        raise AlignlabError(
+            f"unknown parameter '{unknown[0]}' for {what} '{name}'; its parameters: "
+            f"{', '.join(sorted(own)) or '(none)'}; shared: {', '.join(sorted(shared))}"
+        )
+    try:
+        config = own_type.model_validate({k: v for k, v in params.items() if k in own})
+    except ValidationError as exc:
+        raise one_line_error(exc, f"parameter of '{name}':") from None
+    try:
+        training = TrainingConfig.model_validate({k: v for k, v in params.items() if k in shared})
+    except ValidationError as exc:
+        raise one_line_error(exc, "training parameter") from None
+    return config, training
