@@ -20,13 +20,23 @@ for another model): ``{eval: {attack: {metric: [effect, ci_low, ci_high]} |
 {eval: {metric: verdict}}, "hardened_matrix": {...}, "timings": {eval: {attack:
 s}}, ...}`` (an :class:`alignlab.attacks.RobustnessFile`, which experiment specs
 read with ``robustness:``).
+Attacks that need a trained adapter (``eval_cue_organism``, ``train_on_public``)
+get it from ``--attack-arg ATTACK:KEY=VALUE`` (``{eval}`` in VALUE is replaced
+by the eval's name; a path that does not exist is left out, so the attack
+reports ``n/a``).  ``--merge`` adds this run's rows to the existing results
+file instead of replacing it: an eval's metric verdict becomes the worse of
+its old verdict and the new attacks' (gameable over inconclusive over robust),
+and an attack that already has cells in the file is refused (rerun every
+attack instead: the file keeps the verdicts, not each attack's share of them).
 Run: ``.venv/bin/python benchmarks/bench_robustness.py [--model M] [--limit N]
-[--evals a,b] [--attacks a,b]``.
+[--evals a,b] [--attacks a,b] [--attack-arg eval_cue_organism:adapter=DIR] [--merge]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
 from datetime import UTC, datetime
@@ -45,6 +55,7 @@ from alignlab.attacks import (
     harden_eval,
     matrix_json,
     metric_verdicts,
+    read_robustness,
     registered_attacks,
     run_attack,
     write_report,
@@ -77,7 +88,13 @@ def _cached_report(
 ) -> AttackReport:
     limit = _limit(eval_name, options)
     splits = "+".join(options.splits)
-    path = RUNS / options.model / f"{eval_name}-{attack}-{hardening}-{splits}-{limit}.json"
+    attack_args = _attack_args(eval_name, attack, options)
+    suffix = ""
+    if attack_args:  # a different adapter is a different report
+        digest = hashlib.sha256(json.dumps(attack_args, sort_keys=True).encode()).hexdigest()
+        suffix = f"-{digest[:12]}"
+    name = f"{eval_name}-{attack}-{hardening}-{splits}-{limit}{suffix}.json"
+    path = RUNS / options.model / name
     if path.exists():
         return AttackReport.model_validate_json(path.read_text())
     if options.cached_only:
@@ -100,9 +117,84 @@ def _cached_report(
         log_dir=options.log_dir,
         hardening=None if hardening == NO_HARDENING else hardening,
         base_logs=base_logs,
+        attack_args=attack_args or None,
     )
     write_report(report, path)
     return report
+
+
+def _attack_args(eval_name: str, attack: str, options: argparse.Namespace) -> dict[str, str]:
+    """``--attack-arg`` values for ``attack`` on ``eval_name`` (missing paths left out)."""
+    args: dict[str, str] = {}
+    for entry in options.attack_arg:
+        name, _, pair = entry.partition(":")
+        key, _, value = pair.partition("=")
+        if name != attack or not key:
+            continue
+        value = value.replace("{eval}", eval_name)
+        if key == "adapter" and not Path(value).is_dir():
+            continue  # no adapter for this eval: the attack reports n/a
+        args[key] = value
+    return args
+
+
+def _merged(old: RobustnessFile, new: RobustnessFile) -> RobustnessFile:
+    """``new``'s rows added to ``old`` (see the module docstring)."""
+    for eval_name, row in new.matrix.items():
+        for attack, cells in row.items():
+            before = old.matrix.get(eval_name, {}).get(attack)
+            if before is not None and not isinstance(before, str) and not isinstance(cells, str):
+                raise SystemExit(
+                    f"{eval_name} / {attack} already has results in the file: "
+                    "rerun every attack without --merge"
+                )
+
+    def rows(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        out = {e: dict(r) for e, r in a.items()}
+        for eval_name, row in b.items():
+            for attack, cells in row.items():
+                if isinstance(cells, str) and attack in out.get(eval_name, {}):
+                    continue  # an n/a here never replaces a result there
+                out.setdefault(eval_name, {})[attack] = cells
+        return out
+
+    def verdicts(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> dict[str, Any]:
+        out = {e: dict(v) for e, v in a.items()}
+        for eval_name, by_metric in b.items():
+            for metric, verdict in by_metric.items():
+                previous = out.setdefault(eval_name, {}).get(metric)
+                out[eval_name][metric] = verdict if previous is None else _worse(previous, verdict)
+        return out
+
+    timings = {e: dict(t) for e, t in old.timings.items()}
+    for eval_name, by_attack in new.timings.items():
+        timings.setdefault(eval_name, {}).update({a: s for a, s in by_attack.items() if s})
+    return old.model_copy(
+        update={
+            "matrix": rows(old.matrix, new.matrix),
+            "hardened_matrix": rows(old.hardened_matrix, new.hardened_matrix),
+            "verdicts": verdicts(old.verdicts, new.verdicts),
+            "hardened_verdicts": verdicts(old.hardened_verdicts, new.hardened_verdicts),
+            "timings": timings,
+            "date": f"{old.date}; merged {new.date}",
+        }
+    )
+
+
+def _worse(first: str, second: str) -> str:
+    """The worse of two verdicts, naming every attack behind the worse kind."""
+    for kind in ("gameable", "inconclusive"):
+        named = sorted(
+            {
+                attack
+                for verdict in (first, second)
+                if verdict.startswith(f"{kind}:")
+                for attack in verdict.split(":", 1)[1].split(",")
+            }
+        )
+        if named:
+            return f"{kind}:{','.join(named)}"
+    return "robust"
 
 
 def _limit(eval_name: str, options: argparse.Namespace) -> int:
@@ -147,6 +239,17 @@ def main() -> None:
         "hardening answers)",
     )
     parser.add_argument("--log-dir", type=Path, default=Path("logs/robustness"))
+    parser.add_argument(
+        "--attack-arg",
+        action="append",
+        default=[],
+        help="ATTACK:KEY=VALUE, e.g. train_on_public:adapter=runs/top/{eval} ({eval}: the eval)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add this run's rows to the existing results file instead of replacing it",
+    )
     parser.add_argument(
         "--cached-only",
         action="store_true",
@@ -195,6 +298,8 @@ def main() -> None:
         split=VERDICT_SPLIT if VERDICT_SPLIT in options.splits else options.splits[-1],
     )
     path = results_path(RESULTS, "robustness", options.model)
+    if options.merge and path.exists():
+        robustness = _merged(read_robustness(path), robustness)
     atomic_write_text(path, robustness.to_json())
     finished = datetime.now(UTC).isoformat(timespec="seconds")
     print(f"wrote {path} ({platform.machine()}, {os.cpu_count()} CPUs, until {finished})")
