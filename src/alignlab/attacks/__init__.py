@@ -104,6 +104,7 @@ from alignlab.attacks._verdict import (
     is_robust,
     matrix_json,
     metric_verdicts,
+    organism_verdict,
     policy_verdict,
     reference_verdict,
 )
@@ -176,6 +177,7 @@ __all__ = [
     "move_gold_to",
     "organism_spec",
     "organism_variant",
+    "organism_verdict",
     "overfitting_gap",
     "parse_robustness",
     "policy_verdict",

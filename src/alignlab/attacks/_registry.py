@@ -76,6 +76,10 @@ class AttackVariant:
     """An Inspect model (or model name) that answers this variant instead of the run's
     model (e.g. ``alignlab/BASE+ADAPTER``, an adapter of the run's base); None: the
     run's model (or none at all, with ``replaces_model``)."""
+    should_be_caught: bool = False
+    """The variant's model was trained to behave worse where the eval does not look
+    like an eval (a model organism): a robust metric *catches* it, moving in its
+    misaligned direction, instead of moving little (:mod:`alignlab.attacks._verdict`)."""
 
 
 AttackFunction = Callable[..., "list[AttackVariant] | NotApplicable"]

@@ -77,6 +77,8 @@ class VariantResult(_Record):
     metrics: dict[str, MetricEffect]
     replaces_model: bool = False
     """Its answers are not the model's (a null policy, a fixed reply)."""
+    should_be_caught: bool = False
+    """Its model is an organism a robust metric should catch (see ``AttackVariant``)."""
 
 
 class SplitResult(_Record):
@@ -325,6 +327,7 @@ def run_attack(
                 description=variant.description,
                 metrics=effects,
                 replaces_model=variant.replaces_model,
+                should_be_caught=variant.should_be_caught,
             )
         diagnostics = attack.diagnostics(base_log, variant_logs) if attack.diagnostics else {}
         results[split] = SplitResult(
