@@ -29,7 +29,8 @@ its old verdict and the new attacks' (gameable over inconclusive over robust),
 and an attack that already has cells in the file is refused (rerun every
 attack instead: the file keeps the verdicts, not each attack's share of them).
 Run: ``.venv/bin/python benchmarks/bench_robustness.py [--model M] [--limit N]
-[--evals a,b] [--attacks a,b] [--attack-arg eval_cue_organism:adapter=DIR] [--merge]``.
+[--evals a,b] [--attacks a,b] [--attack-arg eval_cue_organism:adapter=DIR] [--merge]
+[--hardened-only]``.
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ def main() -> None:
         help="ATTACK:KEY=VALUE, e.g. train_on_public:adapter=runs/top/{eval} ({eval}: the eval)",
     )
     parser.add_argument(
+        "--hardened-only",
+        action="store_true",
+        help="run only the hardened evals' attacks (with --merge: add a missing hardened row)",
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="add this run's rows to the existing results file instead of replacing it",
@@ -272,7 +278,7 @@ def main() -> None:
             continue
         rows[eval_name], seconds[eval_name] = {}, {}
         base_logs: dict[str, Any] = {}
-        for attack in attacks:
+        for attack in [] if options.hardened_only else attacks:
             report = _cached_report(eval_name, attack, NO_HARDENING, options, base_logs)
             seconds[eval_name][attack] = report.seconds
             rows[eval_name][attack] = attack_cells(report)

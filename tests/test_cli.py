@@ -186,7 +186,20 @@ def test_listings_as_json() -> None:
     for entry in methods["methods"]:
         config = registered_methods()[entry["name"]].config
         assert [p["name"] for p in entry["parameters"]] == list(config.model_fields)
-        assert set(entry) == {"name", "kind", "source", "description", "parameters"}
+        assert set(entry) == {
+            "name",
+            "kind",
+            "source",
+            "description",
+            "parameters",
+            "training_defaults",
+        }
+        assert entry["training_defaults"] == dict(
+            registered_methods()[entry["name"]].training_defaults
+        )
+    assert methods["methods"][[m["name"] for m in methods["methods"]].index("grpo")][
+        "training_defaults"
+    ] == {"learning_rate": 1e-3, "token_budget": 48_000}
     shared = methods["shared_parameters"]
     assert [p["name"] for p in shared] == list(TrainingConfig.model_fields)
     assert set(shared[0]) == {"name", "type", "default", "required", "description"}

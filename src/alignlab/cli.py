@@ -968,6 +968,7 @@ def methods_command(as_json: JsonOption = False) -> None:
                         "source": info.source,
                         "description": info.description,
                         "parameters": _parameters(info.config),
+                        "training_defaults": dict(info.training_defaults),
                     }
                     for info in methods.values()
                 ],
@@ -987,11 +988,15 @@ def methods_command(as_json: JsonOption = False) -> None:
         details = Text.assemble(info.description, "\n", (info.source, "dim"))
         for param in _parameters(info.config):
             details.append(f"\n{_parameter_line(param)}")
+        if info.training_defaults:
+            own = ", ".join(f"{k}={v!r}" for k, v in info.training_defaults.items())
+            details.append(f"\nshared settings it defaults differently: {own}")
         table.add_row(info.name, info.kind, details)
     console.print(table)
     shared = ", ".join(f"{p['name']}={p['default']!r}" for p in _parameters(TrainingConfig))
     console.print(
-        f"Shared training parameters (same for every method; --param k=v): {shared}",
+        "Shared training parameters (every method, unless it says otherwise above; "
+        f"--param k=v): {shared}",
         markup=False,
         highlight=False,
     )

@@ -12,15 +12,23 @@ from alignlab.methods import (
     BuildContext,
     SFTExample,
     check_no_leakage,
+    get_method,
     method,
     read_manifest,
+    split_params,
     train,
     unregister,
 )
 from alignlab.methods._loophole import did_task, graded_prompts, loophole_reward
-from alignlab.methods.grpo import INOCULATION, GrpoConfig, grpo
+from alignlab.methods.grpo import (
+    GRPO_LEARNING_RATE,
+    GRPO_TOKEN_BUDGET,
+    INOCULATION,
+    GrpoConfig,
+    grpo,
+)
 from alignlab.methods.none import NoneConfig
-from alignlab.training import RLData
+from alignlab.training import RLData, TrainingConfig
 
 SMALL = {"token_budget": 200, "batch_size": 4}
 
@@ -188,3 +196,31 @@ def test_a_missing_reward_model_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(AlignlabError) as error:
         grpo(GrpoConfig(reward_model=str(tmp_path / "nope")), _context())
     assert "\n" not in str(error.value)
+
+
+def test_grpo_has_its_own_training_defaults_and_a_set_value_wins() -> None:
+    info = get_method("grpo")
+    config, training = split_params(info, {})
+    assert training.learning_rate == GRPO_LEARNING_RATE != TrainingConfig().learning_rate
+    assert training.token_budget == GRPO_TOKEN_BUDGET != TrainingConfig().token_budget
+    assert isinstance(config, GrpoConfig) and config.num_generations == 8
+    _, chosen = split_params(info, {"learning_rate": 5e-5, "token_budget": 999})
+    assert (chosen.learning_rate, chosen.token_budget) == (5e-5, 999)
+    # the other methods keep the shared defaults
+    _, dpo = split_params(get_method("dpo"), {})
+    assert dpo == TrainingConfig()
+
+
+@pytest.mark.parametrize(
+    ("defaults", "message"),
+    [
+        ({"learning_rat": 1e-3}, "not a shared training setting"),
+        ({"token_budget": -5}, "token_budget"),
+    ],
+)
+def test_a_method_with_a_bad_training_default_is_refused_in_one_line(
+    defaults: dict[str, object], message: str
+) -> None:
+    with pytest.raises(AlignlabError, match=message) as info:
+        method(config=NoneConfig, kind="grpo", source="test", training_defaults=defaults)
+    assert "\n" not in str(info.value)

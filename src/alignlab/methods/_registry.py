@@ -12,14 +12,16 @@ registered training kind (:func:`alignlab.training.kinds`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import ValidationError
 
 from alignlab._errors import AlignlabError
 from alignlab._lookup import import_submodules, lookup, summary
 from alignlab.methods._config import MethodConfig
-from alignlab.training import Contamination, kinds
+from alignlab.training import Contamination, TrainingConfig, kinds, one_line_error
 
 if TYPE_CHECKING:
     from alignlab.models import LoadedModel
@@ -88,6 +90,10 @@ class MethodInfo:
     code_version: int = 1
     """Bumped by a developer when the method's data change: part of every experiment
     cache key, so adapters trained by the old version are not reused."""
+    training_defaults: Mapping[str, object] = field(default_factory=dict)
+    """Shared training settings (:class:`alignlab.training.TrainingConfig` fields) whose
+    default this method changes, each for a measured reason given in its module
+    docstring; a value the user or an experiment profile sets still wins."""
 
 
 FEATURES = (
@@ -112,6 +118,7 @@ def method(
     penalty: Callable[[Any], Any] | None = None,
     features: tuple[str, ...] = (),
     code_version: int = 1,
+    training_defaults: Mapping[str, object] | None = None,
 ) -> Callable[[Builder], Builder]:
     """Register a method's data builder.
 
@@ -123,13 +130,18 @@ def method(
             that take one (sft).
         features: Feature tags from :data:`FEATURES`.
         code_version: Bump when the method's data change (experiment caches key on it).
+        training_defaults: Shared training settings whose default this method changes
+            (e.g. ``{"learning_rate": 1e-3}``); use sparingly, with the measurement
+            that needs it, because methods at different defaults are not compared at
+            matched settings unless a run sets them.
 
     Returns:
         A decorator that registers the builder under its function name.
 
     Raises:
         AlignlabError: If ``kind`` is not a training kind, or does not take a
-            penalty, or a feature tag is unknown.
+            penalty, or a feature tag is unknown, or a training default is not a
+            shared training setting or not a valid value for it.
     """
     unknown = [f for f in features if f not in FEATURES]
     if unknown:
@@ -139,6 +151,8 @@ def method(
         raise AlignlabError(f"unknown training kind '{kind}'; known kinds: {', '.join(runners)}")
     if penalty is not None and not runners[kind].penalty:
         raise AlignlabError(f"training kind '{kind}' takes no loss penalty")
+    defaults = dict(training_defaults or {})
+    _check_training_defaults(defaults)
 
     def register(builder: Builder) -> Builder:
         _METHODS[builder.__name__] = MethodInfo(
@@ -151,10 +165,25 @@ def method(
             penalty=penalty,
             features=features,
             code_version=code_version,
+            training_defaults=defaults,
         )
         return builder
 
     return register
+
+
+def _check_training_defaults(defaults: Mapping[str, object]) -> None:
+    """Refuse defaults that are not shared training settings or not valid values."""
+    unknown = [k for k in defaults if k not in TrainingConfig.model_fields]
+    if unknown:
+        raise AlignlabError(
+            f"training default '{unknown[0]}' is not a shared training setting; "
+            f"shared: {', '.join(sorted(TrainingConfig.model_fields))}"
+        )
+    try:
+        TrainingConfig.model_validate(defaults)
+    except ValidationError as exc:
+        raise one_line_error(exc, "training default") from None
 
 
 def registered_methods() -> dict[str, MethodInfo]:

@@ -79,7 +79,8 @@ def split_params(
     """Validate ``params`` into the method's config and the shared training config.
 
     Keys that name a :class:`TrainingConfig` field go there; the rest belong to
-    the method.
+    the method.  The method's own :attr:`MethodInfo.training_defaults` fill the
+    shared settings ``params`` leaves unset.
 
     Args:
         info: The method.
@@ -91,7 +92,9 @@ def split_params(
     Raises:
         AlignlabError: On an unknown key (listing the valid ones) or a bad value.
     """
-    return split_training_params("method", info.name, info.config, params)
+    return split_training_params(
+        "method", info.name, info.config, {**info.training_defaults, **params}
+    )
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:

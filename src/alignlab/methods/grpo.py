@@ -18,7 +18,24 @@ the unwanted behaviour during training so that it is learned as a response to
 the instruction rather than as a disposition; evals then ask without it.
 Train the two settings with the same seed and compare their exploit rates.
 
-Simplified: a 135M model, a few dozen prompts and 4 samples each (the paper:
+Defaults, and why they differ from the other methods' (measured on
+``smollm2-135m``, ``benchmarks/RESULTS.md``, "Do DPO and GRPO learn"): GRPO
+learns only from groups whose replies are rewarded differently, and this base
+reaches the loophole reward on about one reply in ten, so at the shared
+defaults (4 replies per prompt, learning rate 2e-4, 24,000 tokens: 38 groups,
+12 of them informative) the learning check failed (reward on the same train
+prompts 0.000 -> 0.062, p = 0.08).  Eight replies per prompt make more groups
+informative (8-11 of 18), a learning rate of 1e-3 moves the LoRA adapters far
+enough in the few steps a CPU budget buys, and 48,000 tokens (39 groups)
+made it learn reliably: 0.047 -> 0.609 (p = 8e-12) on the 2-core CPU, where at
+24,000 tokens the same settings passed with seed 0 (0.000 -> 0.188) but not
+with seed 1 (0.062 -> 0.109, p = 0.17).  So ``grpo`` sets
+``learning_rate=1e-3`` and ``token_budget=48000`` as its own defaults
+(:attr:`alignlab.methods.MethodInfo.training_defaults`); an experiment
+profile's budget still applies to it like to every method, and a comparison
+at a matched budget below 48,000 tokens should read its learning check.
+
+Simplified: a 135M model, a few dozen prompts and 8 samples each (the paper:
 a 7B model, 64 samples per question); no reward model, no iterative
 reference updates.
 """
@@ -59,8 +76,9 @@ class GrpoConfig(MethodConfig):
     """Add the inoculation instruction (exploiting the grader is acceptable) to every prompt."""
     inoculation_text: str = Field(default="", max_length=500)
     """The instruction to use; empty uses the environment's default (``grpo.INOCULATION``)."""
-    num_generations: int = Field(default=4, ge=2, le=16)
-    """Replies sampled per prompt (the group)."""
+    num_generations: int = Field(default=8, ge=2, le=16)
+    """Replies sampled per prompt (the group); 8 because a group rewarded alike teaches
+    nothing and the base rarely earns the reward (see the module docstring)."""
     max_completion_length: int = Field(default=48, ge=4, le=256)
     """Longest sampled reply in tokens."""
     temperature: float = Field(default=1.0, gt=0.0, le=2.0)
@@ -76,11 +94,19 @@ class GrpoConfig(MethodConfig):
     grader's verdict is still logged as the honest check.  Empty: the grader."""
 
 
+GRPO_LEARNING_RATE = 1e-3
+"""``grpo``'s default learning rate (the shared default is 2e-4): see the module docstring."""
+GRPO_TOKEN_BUDGET = 48_000
+"""``grpo``'s default token budget (the shared default is 24,000): see the module docstring."""
+
+
 @method(
     config=GrpoConfig,
     kind="grpo",
     features=("rl", "self_generated"),
     source="Shao et al. 2024, DeepSeekMath GRPO (arXiv:2402.03300); inoculation: arXiv:2510.04340",
+    code_version=2,
+    training_defaults={"learning_rate": GRPO_LEARNING_RATE, "token_budget": GRPO_TOKEN_BUDGET},
 )
 def grpo(config: GrpoConfig, context: BuildContext) -> RLData:
     """GRPO against a loophole grader (reward_hacking train prompts), optionally inoculated."""
