@@ -441,29 +441,36 @@ def _maybe(value: float | None, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+# the options redteam and harden share (each names its own default value)
+EvalArgument = Annotated[str, typer.Argument(help="Built-in eval name.", metavar="EVAL")]
+AttackModelOption = Annotated[str, typer.Option(help="Model spec (see `alignlab models`).")]
+AttackNameOption = Annotated[
+    list[str] | None,
+    typer.Option("--attack", help="Attack name (repeatable; default: every attack)."),
+]
+AttackSplitOption = Annotated[
+    list[str] | None, typer.Option("--split", help="Split (repeatable; default test, heldout).")
+]
+AttackLimitOption = Annotated[
+    int | None, typer.Option(min=1, help="Score only the first N samples per split.")
+]
+TaskArgOption = Annotated[
+    list[str] | None, typer.Option("-T", "--task-arg", help="Task argument key=value.")
+]
+AttackOutOption = Annotated[Path, typer.Option(help="Directory for the JSON reports.")]
+AttackLogDirOption = Annotated[Path, typer.Option(help="Where the .eval logs go.")]
+
+
 @app.command("redteam")
 def redteam_command(
-    eval_name: Annotated[str, typer.Argument(help="Built-in eval name.", metavar="EVAL")],
-    model: Annotated[
-        str, typer.Option(help="Model spec (see `alignlab models`).")
-    ] = "smollm2-135m",
-    attack: Annotated[
-        list[str] | None,
-        typer.Option("--attack", help="Attack name (repeatable; default: every attack)."),
-    ] = None,
-    split: Annotated[
-        list[str] | None, typer.Option("--split", help="Split (repeatable; default test, heldout).")
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option(min=1, help="Score only the first N samples per split.")
-    ] = None,
-    task_arg: Annotated[
-        list[str] | None, typer.Option("-T", "--task-arg", help="Task argument key=value.")
-    ] = None,
-    out: Annotated[Path, typer.Option(help="Directory for the JSON reports.")] = Path(
-        "runs/redteam"
-    ),
-    log_dir: Annotated[Path, typer.Option(help="Where the .eval logs go.")] = Path("logs/redteam"),
+    eval_name: EvalArgument,
+    model: AttackModelOption = "smollm2-135m",
+    attack: AttackNameOption = None,
+    split: AttackSplitOption = None,
+    limit: AttackLimitOption = None,
+    task_arg: TaskArgOption = None,
+    out: AttackOutOption = Path("runs/redteam"),
+    log_dir: AttackLogDirOption = Path("logs/redteam"),
     attack_arg: Annotated[
         list[str] | None,
         typer.Option(
@@ -615,7 +622,7 @@ def _effect_cell(effect: Any) -> str:
 
 @app.command("contamination")
 def contamination_command(
-    eval_name: Annotated[str, typer.Argument(help="Built-in eval name.", metavar="EVAL")],
+    eval_name: EvalArgument,
     model: Annotated[str, typer.Option(help="Local model spec, e.g. BASE+ADAPTER_DIR.")],
     reference: Annotated[
         str | None,
@@ -662,30 +669,17 @@ def contamination_command(
 
 @app.command("harden")
 def harden_command(
-    eval_name: Annotated[str, typer.Argument(help="Built-in eval name.", metavar="EVAL")],
+    eval_name: EvalArgument,
     hardening: Annotated[
         str, typer.Option("--hardening", help="Hardening name (e.g. position_debias).")
     ],
-    model: Annotated[
-        str, typer.Option(help="Model spec (see `alignlab models`).")
-    ] = "smollm2-135m",
-    attack: Annotated[
-        list[str] | None,
-        typer.Option("--attack", help="Attack name (repeatable; default: every attack)."),
-    ] = None,
-    split: Annotated[
-        list[str] | None, typer.Option("--split", help="Split (repeatable; default test, heldout).")
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option(min=1, help="Score only the first N samples per split.")
-    ] = None,
-    task_arg: Annotated[
-        list[str] | None, typer.Option("-T", "--task-arg", help="Task argument key=value.")
-    ] = None,
-    out: Annotated[Path, typer.Option(help="Directory for the JSON reports.")] = Path(
-        "runs/redteam"
-    ),
-    log_dir: Annotated[Path, typer.Option(help="Where the .eval logs go.")] = Path("logs/redteam"),
+    model: AttackModelOption = "smollm2-135m",
+    attack: AttackNameOption = None,
+    split: AttackSplitOption = None,
+    limit: AttackLimitOption = None,
+    task_arg: TaskArgOption = None,
+    out: AttackOutOption = Path("runs/redteam"),
+    log_dir: AttackLogDirOption = Path("logs/redteam"),
 ) -> None:
     """Attack an eval as it is and hardened: each metric's effect before vs after hardening."""
     from alignlab.attacks import (
