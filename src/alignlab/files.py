@@ -17,6 +17,9 @@ conversion, and the experiment runner that runs hundreds of cells unattended):
 - :func:`fsync_tree` and :func:`sigterm_raises`: what a writer that publishes
   a scratch directory by renaming it needs (the files on disk before the
   rename; cleanup that runs on SIGTERM too).
+- :func:`build_run_dir`: all of the above for a directory a run builds
+  (a trained adapter, a reward model): lock, stale scratch removed, an
+  existing finished run reused, built in scratch, published whole.
 
 See ``docs/reliability.md`` for what alignlab promises on top of these.
 """
@@ -34,10 +37,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Final
+from typing import Final, TypeVar
 
 from alignlab._errors import AlignlabError
 
@@ -329,3 +332,56 @@ __all__ = [
     "sha256_file",
     "verify_hashes",
 ]
+
+
+RunResult = TypeVar("RunResult")
+
+
+def build_run_dir(
+    out: Path,
+    finished: Callable[[], RunResult | None],
+    build: Callable[[Path], RunResult],
+    publish: Callable[[Path, Path], None],
+) -> RunResult:
+    """Build a run directory at ``out`` that appears complete at once, or not at all.
+
+    Holds :class:`RunLock` on ``out`` for the whole run (SIGTERM raises, so
+    cleanup runs), removes scratch left by dead processes, and returns what
+    ``finished()`` returns when ``out`` already holds the same finished run;
+    otherwise ``build(scratch)`` writes everything into a fresh scratch
+    directory and ``publish(scratch, out)`` moves it into place.  Scratch is
+    removed whatever happens.
+
+    Args:
+        out: The run directory.
+        finished: The finished run already at ``out`` (verified), None for a free
+            ``out``; raises for an ``out`` that holds something else.
+        build: Writes the run into the scratch directory it is given; returns its result.
+        publish: Moves the scratch directory to ``out`` (fsynced, atomically).
+
+    Returns:
+        The existing run's result, or the new one's.
+
+    Raises:
+        AlignlabError: On a full disk (nothing is written), another writer, or
+            whatever ``finished`` and ``build`` raise.
+    """
+    with RunLock(out), sigterm_raises():
+        remove_stale_scratch(out)
+        done = finished()
+        if done is not None:
+            return done
+        scratch = scratch_dir(out)
+        try:
+            result = build(scratch)
+            publish(scratch, out)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise AlignlabError(
+                    f"cannot write {out}: {exc.strerror or exc}; nothing was written "
+                    "(free some space and rerun)"
+                ) from None
+            raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # gone already if published
+    return result

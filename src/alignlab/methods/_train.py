@@ -23,7 +23,6 @@ and ``manifest.json``, and it appears complete at once or not at all:
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -38,14 +37,11 @@ from pydantic import BaseModel, ValidationError
 
 from alignlab._errors import AlignlabError
 from alignlab.files import (
-    RunLock,
     atomic_write_text,
+    build_run_dir,
     file_hashes,
     fsync_dir,
     fsync_tree,
-    remove_stale_scratch,
-    scratch_dir,
-    sigterm_raises,
     verify_hashes,
 )
 from alignlab.methods._config import MethodConfig
@@ -264,25 +260,12 @@ def train(
             something else or a finished run whose files changed, or a full disk.
     """
     info, config, training = validate_request(method_name, base, params or {})
-    with RunLock(out), sigterm_raises():
-        remove_stale_scratch(out)
-        done = _check_out_dir(out, info, config, training, base)
-        if done is not None:
-            return done
-        scratch = scratch_dir(out)
-        try:
-            manifest = _train_into(scratch, info, config, training, base, on_step)
-            _publish(scratch, out)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise AlignlabError(
-                    f"cannot write {out}: {exc.strerror or exc}; nothing was written "
-                    "(free some space and rerun)"
-                ) from None
-            raise
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)  # gone already if published
-    return manifest
+    return build_run_dir(
+        out,
+        finished=lambda: _check_out_dir(out, info, config, training, base),
+        build=lambda scratch: _train_into(scratch, info, config, training, base, on_step),
+        publish=_publish,
+    )
 
 
 def _train_into(

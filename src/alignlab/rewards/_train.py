@@ -18,7 +18,6 @@ same finished run is refused (methods also replace their own unfinished runs).
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import time
@@ -32,14 +31,11 @@ from pydantic import BaseModel, ValidationError
 
 from alignlab._errors import AlignlabError
 from alignlab.files import (
-    RunLock,
     atomic_write_text,
+    build_run_dir,
     file_hashes,
     fsync_dir,
     fsync_tree,
-    remove_stale_scratch,
-    scratch_dir,
-    sigterm_raises,
     verify_hashes,
 )
 from alignlab.rewards._config import (
@@ -190,24 +186,12 @@ def train_reward_model(
             ``out``, an ``out`` holding something else, or a full disk.
     """
     info, config, training = validate_rm_request(kind, base, params or {})
-    with RunLock(out), sigterm_raises():
-        remove_stale_scratch(out)
-        done = _check_out(out, info.name, _dump(config), training, base)
-        if done is not None:
-            return done
-        scratch = scratch_dir(out)
-        try:
-            manifest = _train_into(scratch, info, config, training, base, on_step)
-            _publish(scratch, out)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise AlignlabError(
-                    f"cannot write {out}: {exc.strerror or exc}; nothing was written"
-                ) from None
-            raise
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)  # gone already if published
-    return manifest
+    return build_run_dir(
+        out,
+        finished=lambda: _check_out(out, info.name, _dump(config), training, base),
+        build=lambda scratch: _train_into(scratch, info, config, training, base, on_step),
+        publish=_publish,
+    )
 
 
 def _base_weights(base: str) -> Path:
