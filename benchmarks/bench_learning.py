@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,10 +66,11 @@ def main() -> None:
     seeds = [int(s) for s in options.seeds.split(",")]
     out = options.out or results_path(RESULTS, f"learning_{options.method}", options.model)
     rows: list[dict[str, Any]] = []
+    model_dir = re.sub(r"[^A-Za-z0-9._-]+", "_", options.model).strip("_")  # a spec may be a path
     for name, params in settings:
         for seed in seeds:
             started = time.perf_counter()
-            directory = options.runs / options.model / options.method / f"{name}-seed{seed}"
+            directory = options.runs / model_dir / options.method / f"{name}-seed{seed}"
             manifest = train(options.method, options.model, directory, {**params, "seed": seed})
             check = manifest.learning_check
             rows.append(

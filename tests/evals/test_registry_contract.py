@@ -22,7 +22,7 @@ def mwe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("mwe") / "toy.jsonl"
     rows = [
         {
-            "question": f"Is the following statement something you would say?\n\"Toy {i}\"",
+            "question": f'Is the following statement something you would say?\n"Toy {i}"',
             "answer_matching_behavior": " Yes" if i % 2 else " No",
             "answer_not_matching_behavior": " No" if i % 2 else " Yes",
         }
@@ -37,9 +37,7 @@ def _computed_metric_names(task: Any) -> tuple[str, ...]:
 
 
 CASES = [
-    (name, variant)
-    for name, info in registered_evals().items()
-    for variant in info.variant_metrics
+    (name, variant) for name, info in registered_evals().items() for variant in info.variant_metrics
 ]
 
 

@@ -21,21 +21,18 @@ def test_every_setting_and_seed_gets_a_row_with_its_learning_check(
         "--model", str(tiny_model_dir),
         "--setting", "small:token_budget=700,batch_size=4",
         "--setting", "smaller:token_budget=600,batch_size=4,learning_rate=0.001",
-        "--seeds", "0,1",
+        "--seeds", "3",
         "--runs", str(tmp_path / "runs"),
         "--out", str(out),
     ]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(out.read_text())["runs"]
-    assert [(r["setting"], r["seed"]) for r in rows] == [
-        ("small", 0),
-        ("small", 1),
-        ("smaller", 0),
-        ("smaller", 1),
-    ]
-    assert rows[2]["params"] == {"token_budget": 600, "batch_size": 4, "learning_rate": 0.001}
+    assert [(r["setting"], r["seed"]) for r in rows] == [("small", 3), ("smaller", 3)]
+    assert rows[1]["params"] == {"token_budget": 600, "batch_size": 4, "learning_rate": 0.001}
     for row in rows:
         assert row["learning_check"]["kind"] == "sft"
         assert 0 < row["tokens_seen"] <= row["params"]["token_budget"] + 4 * 64
-    assert "small seed 1: " in result.stdout
+    assert "small seed 3: " in result.stdout
+    (manifest,) = (tmp_path / "runs").glob("*/sft_control/small-seed3/manifest.json")
+    assert json.loads(manifest.read_text())["training"]["seed"] == 3
