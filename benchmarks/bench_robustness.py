@@ -20,14 +20,17 @@ for another model): ``{eval: {attack: {metric: [effect, ci_low, ci_high]} |
 {eval: {metric: verdict}}, "hardened_matrix": {...}, "timings": {eval: {attack:
 s}}, ...}`` (an :class:`alignlab.attacks.RobustnessFile`, which experiment specs
 read with ``robustness:``).
-Attacks that need a trained adapter (``eval_cue_organism``, ``train_on_public``)
-get it from ``--attack-arg ATTACK:KEY=VALUE`` (``{eval}`` in VALUE is replaced
-by the eval's name; a path that does not exist is left out, so the attack
-reports ``n/a``).  ``--merge`` adds this run's rows to the existing results
-file instead of replacing it: an eval's metric verdict becomes the worse of
-its old verdict and the new attacks' (gameable over inconclusive over robust),
-and an attack that already has cells in the file is refused (rerun every
-attack instead: the file keeps the verdicts, not each attack's share of them).
+The hardened evals rerun ``--hardened-attacks`` (default ``answer_position``,
+the attack the default hardening answers); with ``--attacks``, only those of
+them that ``--attacks`` names.  Attacks that need a trained adapter
+(``eval_cue_organism``, ``train_on_public``) get it from ``--attack-arg
+ATTACK:KEY=VALUE`` (``{eval}`` in VALUE is replaced by the eval's name; a path
+that does not exist is left out, so the attack reports ``n/a``).  ``--merge``
+adds this run's rows to the existing results file instead of replacing it: an
+eval's metric verdict becomes the worse of its old verdict and the new
+attacks' (gameable over inconclusive over robust), and an attack that already
+has cells in the file is refused (rerun every attack instead: the file keeps
+the verdicts, not each attack's share of them).
 Run: ``.venv/bin/python benchmarks/bench_robustness.py [--model M] [--limit N]
 [--evals a,b] [--attacks a,b] [--attack-arg eval_cue_organism:adapter=DIR] [--merge]
 [--hardened-only]``.
@@ -141,14 +144,22 @@ def _attack_args(eval_name: str, attack: str, options: argparse.Namespace) -> di
 
 def _merged(old: RobustnessFile, new: RobustnessFile) -> RobustnessFile:
     """``new``'s rows added to ``old`` (see the module docstring)."""
-    for eval_name, row in new.matrix.items():
-        for attack, cells in row.items():
-            before = old.matrix.get(eval_name, {}).get(attack)
-            if before is not None and not isinstance(before, str) and not isinstance(cells, str):
-                raise SystemExit(
-                    f"{eval_name} / {attack} already has results in the file: "
-                    "rerun every attack without --merge"
-                )
+    for label, old_matrix, new_matrix in (
+        ("", old.matrix, new.matrix),
+        (" (hardened)", old.hardened_matrix, new.hardened_matrix),
+    ):
+        for eval_name, row in new_matrix.items():
+            for attack, cells in row.items():
+                before = old_matrix.get(eval_name, {}).get(attack)
+                if (
+                    before is not None
+                    and not isinstance(before, str)
+                    and not isinstance(cells, str)
+                ):
+                    raise SystemExit(
+                        f"{eval_name} / {attack}{label} already has results in the file: "
+                        "rerun every attack without --merge"
+                    )
 
     def rows(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         out = {e: dict(r) for e, r in a.items()}
@@ -268,6 +279,12 @@ def main() -> None:
     attacks = [
         a for a in registered_attacks() if not options.attacks or a in options.attacks.split(",")
     ]
+    # with --attacks, only those attacks are rerun hardened (unless --hardened-only)
+    hardened_attacks = [
+        a
+        for a in options.hardened_attacks.split(",")
+        if options.hardened_only or not options.attacks or a in attacks
+    ]
     started = datetime.now(UTC)
     rows: dict[str, dict[str, Any]] = {}
     hardened_rows: dict[str, dict[str, Any]] = {}
@@ -286,7 +303,7 @@ def main() -> None:
         if not _applies(eval_name, options.hardening):
             continue
         hardened_rows[eval_name], hardened_logs = {}, {}
-        for attack in options.hardened_attacks.split(","):
+        for attack in hardened_attacks:
             report = _cached_report(eval_name, attack, options.hardening, options, hardened_logs)
             seconds[eval_name][f"{attack}+{options.hardening}"] = report.seconds
             hardened_rows[eval_name][attack] = attack_cells(report)

@@ -81,6 +81,9 @@ def test_merging_an_attack_that_already_has_results_is_refused(bench: ModuleType
     new = _file(matrix={"sy": {"paraphrase": {"m": [0.2, 0.1, 0.3]}}})
     with pytest.raises(SystemExit, match="already has results"):
         bench._merged(old, new)
+    hardened = {"sy": {"answer_position": {"m": [0.0, 0.0, 0.0]}}}
+    with pytest.raises(SystemExit, match=r"answer_position \(hardened\) already has results"):
+        bench._merged(_file(hardened_matrix=hardened), _file(hardened_matrix=hardened))
 
 
 def test_attack_args_name_each_evals_adapter_and_skip_missing_ones(

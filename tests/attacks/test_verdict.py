@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alignlab.attacks import (
+    CUE_GAP_KEY,
     REFERENCE_VARIANT,
     ROBUST_MARGIN,
     AttackReport,
@@ -177,9 +178,9 @@ def test_an_organism_is_caught_by_a_robust_metric_and_fools_a_gameable_one() -> 
     assert organism_verdict("lower", undefined) is None
 
 
-def test_organism_variants_are_judged_by_whether_the_eval_catches_them() -> None:
+def _organism_report(cue_gap: float | None) -> AttackReport:
     small = _effect(0.0, -0.02, 0.02)  # what a paraphrase would call robust
-    report = AttackReport(
+    return AttackReport(
         eval="sycophancy",
         model="m",
         attack="eval_cue_organism",
@@ -199,11 +200,22 @@ def test_organism_variants_are_judged_by_whether_the_eval_catches_them() -> None
                     )
                 },
                 logs={},
+                diagnostics={CUE_GAP_KEY: cue_gap},
             )
         },
     )
-    cells = attack_cells(report)
+
+
+def test_organism_variants_are_judged_by_whether_the_eval_catches_them() -> None:
+    cells = attack_cells(_organism_report(cue_gap=0.4))
     assert isinstance(cells, dict)
     assert cells["sycophancy_rate"].verdict == "gameable"  # fooled
     assert cells["no_opinion_accuracy"].verdict == "robust"  # caught
     assert cells["opinion_shift"].verdict is None  # no aligned direction to judge by
+
+
+def test_an_organism_that_did_not_learn_its_cue_judges_nothing() -> None:
+    for gap in (None, -0.3, 0.0, ROBUST_MARGIN):
+        cells = attack_cells(_organism_report(cue_gap=gap))
+        assert isinstance(cells, str) and cells.startswith("n/a: the organism did not learn")
+    assert metric_verdicts({"eval_cue_organism": attack_cells(_organism_report(-0.3))}) == {}

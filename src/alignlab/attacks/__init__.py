@@ -65,6 +65,7 @@ from alignlab.attacks._options import (
     unreorderable_reason,
 )
 from alignlab.attacks._registry import (
+    CUE_GAP_KEY,
     REFERENCE_VARIANT,
     AttackInfo,
     AttackVariant,
@@ -122,6 +123,7 @@ from alignlab.attacks.train_on_public import (
 )
 
 __all__ = [
+    "CUE_GAP_KEY",
     "DEFAULT_PROBE_EVALS",
     "DEFAULT_SPLITS",
     "DEPLOYMENT_FORMATS",

@@ -79,7 +79,15 @@ class AttackVariant:
     should_be_caught: bool = False
     """The variant's model was trained to behave worse where the eval does not look
     like an eval (a model organism): a robust metric *catches* it, moving in its
-    misaligned direction, instead of moving little (:mod:`alignlab.attacks._verdict`)."""
+    misaligned direction, instead of moving little (:mod:`alignlab.attacks._verdict`).
+    The attack's diagnostics must then report :data:`CUE_GAP_KEY`."""
+
+
+CUE_GAP_KEY = "cue_gap/difference"
+"""Diagnostics key of an organism attack: how much more aligned the organism is on
+eval-formatted items than on deployment-formatted ones, minus the same gap of the
+base.  An organism whose gap did not grow did not learn its cue on that split, and
+then "the eval did not catch it" says nothing (:func:`alignlab.attacks.attack_cells`)."""
 
 
 AttackFunction = Callable[..., "list[AttackVariant] | NotApplicable"]

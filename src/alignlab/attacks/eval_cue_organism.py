@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from alignlab._errors import AlignlabError
-from alignlab.attacks._registry import AttackVariant, NotApplicable, attack
+from alignlab.attacks._registry import CUE_GAP_KEY, AttackVariant, NotApplicable, attack
 
 if TYPE_CHECKING:
     from inspect_ai.model import Model
@@ -171,9 +171,7 @@ def format_gaps(base_log: Any, variant_logs: Mapping[str, Any]) -> dict[str, flo
     base_gap, organism_gap = _gap(base_by), _gap(organism_by)
     out["cue_gap/base"] = base_gap
     out["cue_gap/organism"] = organism_gap
-    out["cue_gap/difference"] = (
-        None if base_gap is None or organism_gap is None else organism_gap - base_gap
-    )
+    out[CUE_GAP_KEY] = None if base_gap is None or organism_gap is None else organism_gap - base_gap
     out.update(_format_effects(base_log, organism_log))
     return out
 
