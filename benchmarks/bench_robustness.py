@@ -165,8 +165,9 @@ def _merged(old: RobustnessFile, new: RobustnessFile) -> RobustnessFile:
         out = {e: dict(r) for e, r in a.items()}
         for eval_name, row in b.items():
             for attack, cells in row.items():
-                if isinstance(cells, str) and attack in out.get(eval_name, {}):
-                    continue  # an n/a here never replaces a result there
+                before = out.get(eval_name, {}).get(attack)
+                if isinstance(cells, str) and before is not None and not isinstance(before, str):
+                    continue  # an n/a here never replaces a result there (a newer n/a does)
                 out.setdefault(eval_name, {})[attack] = cells
         return out
 

@@ -71,9 +71,12 @@ def test_merge_replaces_not_applicable_rows_and_keeps_the_rest(bench: ModuleType
         "sy": {"m": "robust"},
         "rh": {"m": "inconclusive:answer_position"},
     }
-    # an n/a never overwrites a result
-    again = bench._merged(merged, _file(matrix={"sy": {"organism": NA}}))
+    # an n/a never overwrites a result, but a newer n/a gives its reason
+    again = bench._merged(
+        merged, _file(matrix={"sy": {"organism": NA}, "rh": {"organism": "n/a: new"}})
+    )
     assert again.matrix["sy"]["organism"] == {"m": (0.3, 0.1, 0.5)}
+    assert again.matrix["rh"]["organism"] == "n/a: new"
 
 
 def test_merging_an_attack_that_already_has_results_is_refused(bench: ModuleType) -> None:
