@@ -32,8 +32,9 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _machine import DEFAULT_BENCH_MODEL, results_path
+from alignlab._errors import AlignlabError
 from alignlab.files import atomic_write_text
-from alignlab.methods import train
+from alignlab.methods import train, validate_request
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_SETTING = "defaults:"
@@ -63,7 +64,12 @@ def main() -> None:
     options = parser.parse_args()
 
     settings = [parse_setting(s) for s in options.setting or [DEFAULT_SETTING]]
-    seeds = [int(s) for s in options.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in options.seeds.split(",")]
+        for _, params in settings:  # every setting checked before hours of training
+            validate_request(options.method, options.model, params)
+    except (AlignlabError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
     out = options.out or results_path(RESULTS, f"learning_{options.method}", options.model)
     rows: list[dict[str, Any]] = []
     model_dir = re.sub(r"[^A-Za-z0-9._-]+", "_", options.model).strip("_")  # a spec may be a path

@@ -275,6 +275,13 @@ def main() -> None:
     )
     options = parser.parse_args()
 
+    for entry in options.attack_arg:
+        name, colon, pair = entry.partition(":")
+        if not colon or "=" not in pair or name not in registered_attacks():
+            parser.error(
+                f"--attack-arg '{entry}': expected ATTACK:KEY=VALUE with ATTACK one of "
+                f"{', '.join(registered_attacks())}"
+            )
     known = registered_evals()
     evals = [e for e in options.evals.split(",") if e in known] if options.evals else list(known)
     attacks = [

@@ -319,21 +319,6 @@ class RunLock:
         self.release()
 
 
-__all__ = [
-    "RunLock",
-    "atomic_write_text",
-    "file_hashes",
-    "fsync_dir",
-    "fsync_path",
-    "lock_path",
-    "pid_alive",
-    "remove_stale_scratch",
-    "scratch_dir",
-    "sha256_file",
-    "verify_hashes",
-]
-
-
 RunResult = TypeVar("RunResult")
 
 
@@ -385,3 +370,19 @@ def build_run_dir(
         finally:
             shutil.rmtree(scratch, ignore_errors=True)  # gone already if published
     return result
+
+
+__all__ = [
+    "RunLock",
+    "atomic_write_text",
+    "build_run_dir",
+    "file_hashes",
+    "fsync_dir",
+    "fsync_path",
+    "lock_path",
+    "pid_alive",
+    "remove_stale_scratch",
+    "scratch_dir",
+    "sha256_file",
+    "verify_hashes",
+]

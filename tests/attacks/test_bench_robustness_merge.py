@@ -101,3 +101,17 @@ def test_attack_args_name_each_evals_adapter_and_skip_missing_ones(
     }
     assert bench._attack_args("mistakes", "train_on_public", options) == {}
     assert bench._attack_args("sycophancy", "paraphrase", options) == {}
+
+
+def test_a_malformed_attack_arg_is_one_line_before_any_work() -> None:
+    import subprocess
+
+    for bad in ("organism=x", "train_on_public:adapter", "nope:adapter=x"):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "bench_robustness.py"), "--attack-arg", bad],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert f"--attack-arg '{bad}': expected ATTACK:KEY=VALUE" in result.stderr.splitlines()[-1]

@@ -36,3 +36,20 @@ def test_every_setting_and_seed_gets_a_row_with_its_learning_check(
     assert "small seed 3: " in result.stdout
     (manifest,) = (tmp_path / "runs").glob("*/sft_control/small-seed3/manifest.json")
     assert json.loads(manifest.read_text())["training"]["seed"] == 3
+
+
+def test_a_bad_setting_is_one_line_before_any_training(tmp_path: Path) -> None:
+    argv = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "bench_learning.py"),
+        "--method", "grpo",
+        "--setting", "fine:learning_rate=0.001",
+        "--setting", "typo:learning_rat=0.001",
+        "--runs", str(tmp_path / "runs"),
+        "--out", str(tmp_path / "learning.json"),
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1 and "unknown parameter 'learning_rat'" in lines[0]
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "learning.json").exists()
