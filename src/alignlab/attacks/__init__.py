@@ -23,7 +23,8 @@ A hardening is one module with one ``@hardening`` function (see
 :mod:`alignlab.attacks._harden`): a new version of the eval that every attack
 can be run on (``run_attack(..., hardening=NAME)``; ``alignlab harden``), so an
 attack's effect on the eval as it is can be compared with its effect on the
-hardened eval.  Hardenings so far: ``position_debias`` (PriDe) and
+hardened eval.  Hardenings so far: ``position_debias`` (PriDe),
+``position_debias_per_condition`` (one PriDe prior per prompt type) and
 ``prefix_invariant`` (candidate replies ranked without their shared opening).
 
 White-box measurements sit beside the attacks: :func:`eval_awareness_probe`

@@ -186,35 +186,63 @@ class _Calibration:
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     done: bool = False
-    priors: dict[int, list[float]] = field(default_factory=dict)
-    """Prior over positions per option count (none: no probabilities to estimate from)."""
+    priors: dict[PriorGroup, list[float]] = field(default_factory=dict)
+    """Prior over positions per group (none: no probabilities to estimate from)."""
     debiased: dict[Any, list[float]] = field(default_factory=dict)
     """Calibration samples' permutation-debiased probabilities, by sample id."""
 
 
-def _calibration_samples(samples: Sequence[Sample]) -> list[Sample]:
-    chosen: dict[int, list[Sample]] = {}
+PriorGroup = tuple[int, str | None]
+"""Which prior a sample is debiased by: its option count and, when grouped, its prompt type."""
+
+
+def prior_group(metadata: dict[str, Any], n_options: int, group_key: str | None) -> PriorGroup:
+    """The prior a sample with ``metadata`` and ``n_options`` options shares with others.
+
+    Args:
+        metadata: The sample's metadata.
+        n_options: How many options it has.
+        group_key: A metadata key whose value names the prompt type (None: one
+            prior per option count, as in the paper).
+
+    Returns:
+        ``(n_options, prompt type or None)``.
+    """
+    if group_key is None:
+        return (n_options, None)
+    value = metadata.get(group_key)
+    return (n_options, None if value is None else str(value))
+
+
+def _calibration_samples(samples: Sequence[Sample], group_key: str | None) -> list[Sample]:
+    chosen: dict[PriorGroup, list[Sample]] = {}
     for sample in samples:
         if is_lettered(sample):
-            group = chosen.setdefault(len(sample.choices or []), [])
+            key = prior_group(dict(sample.metadata or {}), len(sample.choices or []), group_key)
+            group = chosen.setdefault(key, [])
             if len(group) < CALIBRATION_ITEMS:
                 group.append(sample)
     return [sample for group in chosen.values() for sample in group]
 
 
-def pride(inner: Solver, samples: list[Sample]) -> Solver:
+def pride(inner: Solver, samples: list[Sample], group_key: str | None = None) -> Solver:
     """PriDe around ``inner``: calibrate on a few permuted samples, then debias every answer.
 
     Args:
         inner: The solver that answers (sets ``choice_probs`` where it can).
         samples: The samples the task will answer (the calibration ones are the
-            first :data:`CALIBRATION_ITEMS` lettered samples per option count).
+            first :data:`CALIBRATION_ITEMS` lettered samples per group).
+        group_key: A metadata key naming each sample's prompt type: one prior
+            per option count *and* prompt type (None: per option count only).
 
     Returns:
         A solver.
     """
     calibration = _Calibration()
-    calibrating = _calibration_samples(samples)
+    calibrating = _calibration_samples(samples, group_key)
+
+    def group_of(metadata: dict[str, Any], n_options: int) -> PriorGroup:
+        return prior_group(metadata, n_options, group_key)
 
     async def permuted(sample: Sample, like: TaskState, generate: Generate) -> list[float] | None:
         by_shift: list[list[float]] = []
@@ -232,13 +260,15 @@ def pride(inner: Solver, samples: list[Sample]) -> Solver:
             if calibration.done:
                 return
             found = await asyncio.gather(*(permuted(s, like, generate) for s in calibrating))
-            estimates: dict[int, list[list[float]]] = {}
-            for prior in found:
+            estimates: dict[PriorGroup, list[list[float]]] = {}
+            for sample, prior in zip(calibrating, found, strict=True):
                 if prior is not None:
-                    estimates.setdefault(len(prior), []).append(prior)
+                    group = group_of(dict(sample.metadata or {}), len(prior))
+                    estimates.setdefault(group, []).append(prior)
             calibration.priors = {
-                n: _normalised([sum(p[i] for p in priors) / len(priors) for i in range(n)])
-                for n, priors in estimates.items()
+                group: _normalised([sum(p[i] for p in priors) / len(priors) for i in range(n)])
+                for group, priors in estimates.items()
+                for n in [group[0]]
             }
             calibration.done = True
 
@@ -246,7 +276,7 @@ def pride(inner: Solver, samples: list[Sample]) -> Solver:
         await calibrate(state, generate)
         state = await inner(state, generate)
         probs = _probs(state)
-        prior = calibration.priors.get(len(state.choices))
+        prior = calibration.priors.get(group_of(state.metadata, len(state.choices)))
         if (
             probs is None
             or prior is None
