@@ -24,7 +24,8 @@ A hardening is one module with one ``@hardening`` function (see
 can be run on (``run_attack(..., hardening=NAME)``; ``alignlab harden``), so an
 attack's effect on the eval as it is can be compared with its effect on the
 hardened eval.  Hardenings so far: ``position_debias`` (PriDe),
-``position_debias_per_condition`` (one PriDe prior per prompt type) and
+``position_debias_per_condition`` (one PriDe prior per prompt type),
+``paraphrase_ensemble`` (answers pooled over paraphrases) and
 ``prefix_invariant`` (candidate replies ranked without their shared opening).
 
 White-box measurements sit beside the attacks: :func:`eval_awareness_probe`

@@ -46,17 +46,15 @@ calibrates on items it scores).
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from inspect_ai.dataset import Sample
-from inspect_ai.model import ChatMessage, ChatMessageUser, ModelOutput
-from inspect_ai.scorer import Target
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
+from alignlab.attacks._answering import answer_with, fresh_state, option_probs
 from alignlab.attacks._harden import Hardening, hardening
 from alignlab.attacks._options import (
     is_lettered,
@@ -66,7 +64,7 @@ from alignlab.attacks._options import (
 )
 from alignlab.attacks._registry import NotApplicable
 from alignlab.evals import CLUSTER_KEY, FIRST_ANSWER_KEY
-from alignlab.protocol import CHOICE_INDEX_KEY, CHOICE_PROBS_KEY, LETTERS, REPLY_PATTERNS_KEY
+from alignlab.protocol import REPLY_PATTERNS_KEY
 
 CALIBRATION_ITEMS: Final = 8
 """Lettered samples per option count answered under every cyclic permutation (the paper
@@ -153,33 +151,6 @@ def debias(probs: Sequence[float], prior: Sequence[float]) -> list[float]:
     return _normalised([max(p, _FLOOR) / max(q, _FLOOR) for p, q in zip(probs, prior, strict=True)])
 
 
-def _fresh_state(sample: Sample, like: TaskState) -> TaskState:
-    """A task state for ``sample`` as Inspect would start it (for calibration passes)."""
-    messages: list[ChatMessage] = (
-        [ChatMessageUser(content=sample.input)]
-        if isinstance(sample.input, str)
-        else copy.deepcopy(list(sample.input))
-    )
-    return TaskState(
-        model=like.model,
-        sample_id=sample.id if sample.id is not None else "",
-        epoch=like.epoch,
-        input=copy.deepcopy(sample.input),
-        messages=messages,
-        target=Target(sample.target),
-        choices=list(sample.choices or []),
-        metadata=copy.deepcopy(dict(sample.metadata or {})),
-    )
-
-
-def _probs(state: TaskState) -> list[float] | None:
-    """The answer's option probabilities by position, when there is one for each option."""
-    probs = (state.output.metadata or {}).get(CHOICE_PROBS_KEY)
-    if probs is None or len(probs) != len(state.choices):
-        return None
-    return [float(p) for p in probs]
-
-
 @dataclass
 class _Calibration:
     """What the first answered sample computes for all of a task's samples."""
@@ -247,8 +218,8 @@ def pride(inner: Solver, samples: list[Sample], group_key: str | None = None) ->
     async def permuted(sample: Sample, like: TaskState, generate: Generate) -> list[float] | None:
         by_shift: list[list[float]] = []
         for shift in range(len(sample.choices or [])):
-            state = await inner(_fresh_state(rotate_options(sample, shift), like), generate)
-            probs = _probs(state)
+            state = await inner(fresh_state(rotate_options(sample, shift), like), generate)
+            probs = option_probs(state)
             if probs is None or FIRST_ANSWER_KEY in state.metadata:
                 return None
             by_shift.append(probs)
@@ -275,7 +246,7 @@ def pride(inner: Solver, samples: list[Sample], group_key: str | None = None) ->
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         await calibrate(state, generate)
         state = await inner(state, generate)
-        probs = _probs(state)
+        probs = option_probs(state)
         prior = calibration.priors.get(group_of(state.metadata, len(state.choices)))
         if (
             probs is None
@@ -285,7 +256,7 @@ def pride(inner: Solver, samples: list[Sample], group_key: str | None = None) ->
         ):
             return state
         debiased = calibration.debiased.get(state.sample_id) or debias(probs, prior)
-        _answer_with(state, debiased, probs, prior)
+        answer_with(state, debiased, {RAW_PROBS_KEY: probs, PRIOR_KEY: prior})
         return state
 
     @solver(name=SOLVER_NAME)
@@ -293,31 +264,6 @@ def pride(inner: Solver, samples: list[Sample], group_key: str | None = None) ->
         return solve
 
     return position_debiased()
-
-
-def _answer_with(
-    state: TaskState, debiased: list[float], raw: list[float], prior: list[float]
-) -> None:
-    """Replace the answer with the most probable option after debiasing."""
-    old = state.output
-    old_index = (old.metadata or {}).get(CHOICE_INDEX_KEY)
-    options = [choice.value for choice in state.choices]
-    index = max(range(len(debiased)), key=debiased.__getitem__)
-    as_text = old_index is not None and old.completion == options[int(old_index)]
-    output = ModelOutput.from_content(
-        model=old.model, content=options[index] if as_text else LETTERS[index]
-    )
-    output.usage = old.usage
-    output.metadata = {
-        **(old.metadata or {}),
-        CHOICE_INDEX_KEY: index,
-        CHOICE_PROBS_KEY: debiased,
-        RAW_PROBS_KEY: raw,
-        PRIOR_KEY: prior,
-    }
-    if state.messages and state.messages[-1].role == "assistant":
-        state.messages[-1] = output.message
-    state.output = output
 
 
 @hardening
