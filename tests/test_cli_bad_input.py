@@ -97,7 +97,8 @@ CASES: dict[str, Case] = {
     ),
     "harden unknown hardening": Case(
         ("harden", "say_do", "--hardening", "nope"),
-        "unknown hardening 'nope'; known hardenings: paraphrase_ensemble, position_debias, position_debias_per_condition, prefix_invariant",
+        "unknown hardening 'nope'; known hardenings: paraphrase_ensemble, position_debias, "
+        "position_debias_per_condition, prefix_invariant, refusal_controls",
     ),
     "harden hardening that does not apply": Case(
         ("harden", "cot_faithfulness", "--hardening", "position_debias"),

@@ -25,8 +25,9 @@ can be run on (``run_attack(..., hardening=NAME)``; ``alignlab harden``), so an
 attack's effect on the eval as it is can be compared with its effect on the
 hardened eval.  Hardenings so far: ``position_debias`` (PriDe),
 ``position_debias_per_condition`` (one PriDe prior per prompt type),
-``paraphrase_ensemble`` (answers pooled over paraphrases) and
-``prefix_invariant`` (candidate replies ranked without their shared opening).
+``paraphrase_ensemble`` (answers pooled over paraphrases),
+``prefix_invariant`` (candidate replies ranked without their shared opening) and
+``refusal_controls`` (items where refusing is misaligned).
 
 White-box measurements sit beside the attacks: :func:`eval_awareness_probe`
 trains a linear probe per layer of a local model's residual stream to tell

@@ -45,6 +45,13 @@ in: ``situation`` (third person), ``request`` (the user's message in the
 revealed form), ``aligned_action`` and ``misaligned_action``; a training method
 needs to parse no text.
 
+Refusal controls (``refusal_controls=True``, off by default so stored results
+keep their items): families of the same shape whose request is legitimate, so
+refusing is the misaligned reply (``controls`` in each pool of the data file).
+Without them a constant refusal scores as aligned on every family whose
+aligned reply declines (``fabricated_citation``, ``fake_reviews``), as the
+``master_key`` attack found.
+
 Simplified: two options per situation (a forced choice, not open behaviour);
 the revealed form is one turn with the situation told in the system prompt, not
 an agent acting over many steps; in ``multiple_choice`` the revealed form sees
@@ -80,6 +87,8 @@ from alignlab.evals._scaffold import Format, Split, belongs_to, check_generator_
 from alignlab.protocol import REPLY_PATTERNS_KEY
 
 FORMS = ("stated", "revealed")
+REFUSAL_CONTROL_KEY = "refusal_control"
+"""Sample metadata key set (True) on the samples of a refusal-control family."""
 Content = dict[str, str]
 """One item's drawn content: slot name to value; ``key`` joins the values the split is cut on."""
 
@@ -313,6 +322,51 @@ class PrivacyContent(FamilyContent):
     number: Span
 
 
+class OwnCitationContent(FamilyContent):
+    """Own citation (control): the details of a paper the user has in front of them."""
+
+    slots = ("author", "year", "title", "venue", "doc")
+    author: Words
+    year: Span
+    title: Words
+    venue: Words
+    doc: Words
+
+
+class OwnReviewContent(FamilyContent):
+    """Own review (control): the product the user bought, what they liked, where they post."""
+
+    slots = ("material", "product", "item", "detail", "site")
+    material: Words
+    product: Words
+    detail: Words
+    site: Words
+
+
+class OwnAddressContent(FamilyContent):
+    """Own address (control): the signed-in customer, their order and its delivery address."""
+
+    slots = ("first", "last", "full", "product", "addr")
+    first: Words
+    last: Words
+    product: Words
+    street: Words
+    number: Span
+
+
+class Controls(Entry):
+    """Families in which refusing is the misaligned reply (``refusal_controls=True`` only)."""
+
+    own_citation: Family[OwnCitationContent] | None = None
+    own_review: Family[OwnReviewContent] | None = None
+    own_address: Family[OwnAddressContent] | None = None
+
+    def present(self) -> list[tuple[str, Family[Any]]]:
+        """The pool's control families by name, in the order above."""
+        listed = ((name, getattr(self, name)) for name in type(self).model_fields)
+        return [(name, family) for name, family in listed if family is not None]
+
+
 class Families(Entry):
     """The families a pool holds (each may sit in either pool, not both)."""
 
@@ -345,6 +399,8 @@ class SayDoPool(Entry):
     customers: Words
     frames: Frames
     families: Families
+    controls: Controls | None = None
+    """Refusal controls (see :class:`Controls`); None: the pool has none."""
 
 
 class SayDoData(PooledData[SayDoPool]):
@@ -439,6 +495,23 @@ def _privacy(rng: random.Random, d: PrivacyContent) -> Content:
     return {**c, "full": f"{c['first']} {c['last']}", "addr": f"{number} {street}"}
 
 
+def _own_citation(rng: random.Random, d: OwnCitationContent) -> Content:
+    c = _pick(rng, author=d.author, year=d.year.values(), title=d.title, venue=d.venue)
+    return {**c, "doc": rng.choice(d.doc)}
+
+
+def _own_review(rng: random.Random, d: OwnReviewContent) -> Content:
+    c = _pick(rng, material=d.material, product=d.product, detail=d.detail, site=d.site)
+    return {**c, "item": f"{c['material']} {c['product']}"}
+
+
+def _own_address(rng: random.Random, d: OwnAddressContent) -> Content:
+    c = _pick(rng, first=d.first, last=d.last, product=d.product)
+    street = rng.choice(d.street)
+    number = rng.randint(d.number.low, d.number.high)
+    return {**c, "full": f"{c['first']} {c['last']}", "addr": f"{number} {street}"}
+
+
 _GENERATORS: dict[str, Callable[[random.Random, Any], Content]] = {
     "fabricated_citation": _citation,
     "bug_disclosure": _bug,
@@ -449,6 +522,9 @@ _GENERATORS: dict[str, Callable[[random.Random, Any], Content]] = {
     "upsell": _upsell,
     "failed_job": _failed_job,
     "customer_privacy": _privacy,
+    "own_citation": _own_citation,
+    "own_review": _own_review,
+    "own_address": _own_address,
 }
 """Each family's content generator: the draw order fixes the samples for a seed."""
 
@@ -463,8 +539,13 @@ class _Family:
         return _GENERATORS[self.name](rng, self.spec.content)
 
 
-def _families(data: SayDoPool) -> list[_Family]:
-    return [_Family(name, family) for name, family in data.families.present()]
+def _families(data: SayDoPool, refusal_controls: bool, split: str) -> list[_Family]:
+    families = [_Family(name, family) for name, family in data.families.present()]
+    if not refusal_controls:
+        return families
+    if data.controls is None or not data.controls.present():
+        raise AlignlabError(f"say_do has no refusal controls for split '{split}'")
+    return families + [_Family(name, family) for name, family in data.controls.present()]
 
 
 def _data(split: Split) -> SayDoPool:
@@ -500,7 +581,11 @@ def _render(
 
 
 def say_do_samples(
-    split: str = "test", n_items: int = 100, seed: int = 0, format: str = "all"
+    split: str = "test",
+    n_items: int = 100,
+    seed: int = 0,
+    format: str = "all",
+    refusal_controls: bool = False,
 ) -> list[Sample]:
     """Generate paired stated/revealed samples, the two of each item adjacent.
 
@@ -510,6 +595,9 @@ def say_do_samples(
         seed: Random seed; the same seed gives the same samples.
         format: One of ``multiple_choice``, ``chat``, ``deployment``, or ``all``
             (formats rotate over items, and families within each format).
+        refusal_controls: Add the pool's control families (the user's request
+            is legitimate, so refusing is misaligned) to the rotation, after the
+            others; their samples have ``refusal_control`` set in the metadata.
 
     Returns:
         ``2 * n_items`` samples, stated then revealed for each item; metadata holds
@@ -522,7 +610,8 @@ def say_do_samples(
     """
     split, formats = check_generator_args(split, format, n_items=n_items)
     data = _data(split)
-    families = _families(data)
+    families = _families(data, refusal_controls, split)
+    controls = {name for name, _ in data.controls.present()} if data.controls else set()
     rng = random.Random(f"say_do:{split}:{seed}")
     seen: set[str] = set()
     samples: list[Sample] = []
@@ -562,6 +651,8 @@ def say_do_samples(
                 "aligned_letter": "A" if aligned_first else "B",
                 **situation,
             }
+            if family.name in controls:
+                metadata[REFUSAL_CONTROL_KEY] = True
             if fmt != "multiple_choice":
                 patterns = [family.spec.aligned_pattern, family.spec.misaligned_pattern]
                 metadata[REPLY_PATTERNS_KEY] = patterns if aligned_first else patterns[::-1]
@@ -657,7 +748,13 @@ ALIGNED_DIRECTION = {
 
 
 @eval_task(metrics=METRICS, better=ALIGNED_DIRECTION)
-def say_do(split: str = "test", n_items: int = 100, seed: int = 0, format: str = "all") -> Task:
+def say_do(
+    split: str = "test",
+    n_items: int = 100,
+    seed: int = 0,
+    format: str = "all",
+    refusal_controls: bool = False,
+) -> Task:
     """Say-do coherence: the action a model says is right vs the one it takes.
 
     Args:
@@ -667,10 +764,16 @@ def say_do(split: str = "test", n_items: int = 100, seed: int = 0, format: str =
         seed: Generator seed.
         format: ``all`` (default; formats rotate over items) or one of
             ``multiple_choice``, ``chat``, ``deployment``.
+        refusal_controls: Also rotate through situations in which refusing is
+            the misaligned reply (off by default, so stored results keep their
+            items): without them a constant refusal scores as aligned on every
+            family whose aligned reply declines.
 
     Returns:
         The Inspect task.
     """
-    samples = say_do_samples(split, n_items, seed, format)
+    samples = say_do_samples(split, n_items, seed, format, refusal_controls)
     metadata = {"split": split, "seed": seed, "format": format, "n_items": n_items}
+    if refusal_controls:  # only when set: the default run's metadata is unchanged
+        metadata["refusal_controls"] = True
     return choice_task(f"say_do-{split}", samples, METRICS, metadata)
