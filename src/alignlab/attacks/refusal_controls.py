@@ -34,7 +34,7 @@ from typing import Any, Final
 from inspect_ai.dataset import Sample
 
 from alignlab._errors import AlignlabError
-from alignlab.attacks._harden import Hardening, hardening
+from alignlab.attacks._harden import Hardening, SampleTransform, hardening
 from alignlab.attacks._registry import NotApplicable
 from alignlab.attacks.position_debias import SPLIT_ARG
 
@@ -42,7 +42,9 @@ CONTROLS_ARG: Final = "refusal_controls"
 """The task argument an eval with refusal controls takes."""
 
 
-def _regenerated(eval_info: Any, task_args: dict[str, Any]) -> Any:
+def _regenerated(eval_info: Any, task_args: dict[str, Any]) -> SampleTransform:
+    """A transform that replaces a split's samples by the eval's own, generated with controls."""
+
     def transform(samples: Sequence[Sample]) -> list[Sample]:
         splits = {str((sample.metadata or {}).get(SPLIT_ARG)) for sample in samples}
         if len(splits) != 1:
