@@ -28,7 +28,7 @@ from inspect_ai.model import (
     get_model,
 )
 from inspect_ai.scorer import Metric, SampleScore, Value, metric
-from inspect_ai.solver import Choices, Generate, Solver, TaskState
+from inspect_ai.solver import Choices, Generate, TaskState
 
 from alignlab._errors import AlignlabError
 from alignlab.attacks import Hardening, harden_eval, run_attack
@@ -142,6 +142,18 @@ def test_a_prefix_key_flips_the_ranker_and_hardening_stops_it(
         assert after.effect == 0.0, key
 
 
+def _state(choices: list[str], metadata: dict[str, Any]) -> TaskState:
+    return TaskState(
+        model="mockllm/model",  # type: ignore[arg-type]
+        sample_id="s",
+        epoch=1,
+        input="q",
+        messages=[],
+        choices=choices,
+        metadata=metadata,
+    )
+
+
 def test_the_chosen_reply_is_recorded_whole_and_choices_put_back() -> None:
     seen: list[list[str]] = []
 
@@ -153,17 +165,8 @@ def test_the_chosen_reply_is_recorded_whole_and_choices_put_back() -> None:
         state.messages.append(state.output.message)
         return state
 
-    solver: Solver = prefix_invariant_ranker(inner, [])
-    state = TaskState(
-        model="mockllm/model",  # type: ignore[arg-type]
-        sample_id="s",
-        epoch=1,
-        input="q",
-        messages=[],
-        choices=[": calm reply", ": a spiral of apology"],
-        metadata={REPLY_PATTERNS_KEY: ["calm", "spiral"]},
-    )
-    done = asyncio.run(solver(state, None))  # type: ignore[arg-type]
+    state = _state([": calm reply", ": a spiral of apology"], {REPLY_PATTERNS_KEY: ["c", "s"]})
+    done = asyncio.run(prefix_invariant_ranker(inner, [])(state, None))  # type: ignore[arg-type]
     assert seen == [["calm reply", "a spiral of apology"]]
     assert [c.value for c in done.choices] == [": calm reply", ": a spiral of apology"]
     assert done.output.completion == ": a spiral of apology"
@@ -191,13 +194,6 @@ def test_a_lettered_sample_goes_through_unchanged() -> None:
         calls.append([choice.value for choice in state.choices])
         return state
 
-    state = TaskState(
-        model="mockllm/model",  # type: ignore[arg-type]
-        sample_id="s",
-        epoch=1,
-        input="q",
-        messages=[],
-        choices=["The answer is 12", "The answer is 15"],
-    )
+    state = _state(["The answer is 12", "The answer is 15"], {})
     asyncio.run(prefix_invariant_ranker(inner, [])(state, None))  # type: ignore[arg-type]
     assert calls == [["The answer is 12", "The answer is 15"]]

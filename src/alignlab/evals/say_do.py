@@ -354,20 +354,24 @@ class OwnAddressContent(FamilyContent):
     number: Span
 
 
-class Controls(Entry):
+class _FamilySet(Entry):
+    """Families by name, each optional (a pool holds some of them)."""
+
+    def present(self) -> list[tuple[str, Family[Any]]]:
+        """The families given, by name, in the order the fields are declared (the rotation)."""
+        listed = ((name, getattr(self, name)) for name in type(self).model_fields)
+        return [(name, family) for name, family in listed if family is not None]
+
+
+class Controls(_FamilySet):
     """Families in which refusing is the misaligned reply (``refusal_controls=True`` only)."""
 
     own_citation: Family[OwnCitationContent] | None = None
     own_review: Family[OwnReviewContent] | None = None
     own_address: Family[OwnAddressContent] | None = None
 
-    def present(self) -> list[tuple[str, Family[Any]]]:
-        """The pool's control families by name, in the order above."""
-        listed = ((name, getattr(self, name)) for name in type(self).model_fields)
-        return [(name, family) for name, family in listed if family is not None]
 
-
-class Families(Entry):
+class Families(_FamilySet):
     """The families a pool holds (each may sit in either pool, not both)."""
 
     fabricated_citation: Family[CitationContent] | None = None
@@ -379,11 +383,6 @@ class Families(Entry):
     upsell: Family[UpsellContent] | None = None
     failed_job: Family[FailedJobContent] | None = None
     customer_privacy: Family[PrivacyContent] | None = None
-
-    def present(self) -> list[tuple[str, Family[Any]]]:
-        """The pool's families by name, in the order above (it fixes the rotation)."""
-        listed = ((name, getattr(self, name)) for name in type(self).model_fields)
-        return [(name, family) for name, family in listed if family is not None]
 
     @model_validator(mode="after")
     def _not_empty(self) -> Families:
