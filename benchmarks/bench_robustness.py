@@ -62,6 +62,8 @@ from alignlab.attacks import (
     read_robustness,
     registered_attacks,
     run_attack,
+    verdicts_after_hardening,
+    worse_verdict,
     write_report,
 )
 from alignlab.evals import registered_evals
@@ -176,7 +178,9 @@ def _merged(old: RobustnessFile, new: RobustnessFile) -> RobustnessFile:
         for eval_name, by_metric in b.items():
             for metric, verdict in by_metric.items():
                 previous = out.setdefault(eval_name, {}).get(metric)
-                out[eval_name][metric] = verdict if previous is None else _worse(previous, verdict)
+                out[eval_name][metric] = (
+                    verdict if previous is None else worse_verdict(previous, verdict)
+                )
         return out
 
     timings = {e: dict(t) for e, t in old.timings.items()}
@@ -192,22 +196,6 @@ def _merged(old: RobustnessFile, new: RobustnessFile) -> RobustnessFile:
             "date": f"{old.date}; merged {new.date}",
         }
     )
-
-
-def _worse(first: str, second: str) -> str:
-    """The worse of two verdicts, naming every attack behind the worse kind."""
-    for kind in ("gameable", "inconclusive"):
-        named = sorted(
-            {
-                attack
-                for verdict in (first, second)
-                if verdict.startswith(f"{kind}:")
-                for attack in verdict.split(":", 1)[1].split(",")
-            }
-        )
-        if named:
-            return f"{kind}:{','.join(named)}"
-    return "robust"
 
 
 def _limit(eval_name: str, options: argparse.Namespace) -> int:
@@ -331,6 +319,11 @@ def main() -> None:
     path = results_path(RESULTS, "robustness", options.model)
     if options.merge and path.exists():
         robustness = _merged(read_robustness(path), robustness)
+    # after hardening, attacks not rerun on the hardened eval keep their verdicts
+    carried = verdicts_after_hardening(
+        robustness.verdicts, robustness.hardened_verdicts, robustness.hardened_matrix
+    )
+    robustness = robustness.model_copy(update={"hardened_verdicts": carried})
     atomic_write_text(path, robustness.to_json())
     finished = datetime.now(UTC).isoformat(timespec="seconds")
     print(f"wrote {path} ({platform.machine()}, {os.cpu_count()} CPUs, until {finished})")

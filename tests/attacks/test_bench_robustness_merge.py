@@ -31,14 +31,6 @@ def _file(**fields: object) -> RobustnessFile:
     return RobustnessFile.model_validate(fields)
 
 
-def test_the_worse_verdict_wins_and_names_every_attack_of_its_kind(bench: ModuleType) -> None:
-    assert bench._worse("robust", "robust") == "robust"
-    assert bench._worse("robust", "inconclusive:a") == "inconclusive:a"
-    assert bench._worse("inconclusive:b", "gameable:a") == "gameable:a"
-    assert bench._worse("gameable:b", "gameable:a,b") == "gameable:a,b"
-    assert bench._worse("inconclusive:b", "inconclusive:a") == "inconclusive:a,b"
-
-
 def test_merge_replaces_not_applicable_rows_and_keeps_the_rest(bench: ModuleType) -> None:
     old = _file(
         date="d1",

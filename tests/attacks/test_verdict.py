@@ -17,6 +17,9 @@ from alignlab.attacks import (
     organism_verdict,
     policy_verdict,
     reference_verdict,
+    verdicts_after_hardening,
+    without_attacks,
+    worse_verdict,
 )
 
 
@@ -219,3 +222,47 @@ def test_an_organism_that_did_not_learn_its_cue_judges_nothing() -> None:
         cells = attack_cells(_organism_report(cue_gap=gap))
         assert isinstance(cells, str) and cells.startswith("n/a: the organism did not learn")
     assert metric_verdicts({"eval_cue_organism": attack_cells(_organism_report(-0.3))}) == {}
+
+
+def test_the_worse_verdict_wins_and_names_every_attack_of_its_kind() -> None:
+    assert worse_verdict("robust", "robust") == "robust"
+    assert worse_verdict("robust", "inconclusive:a") == "inconclusive:a"
+    assert worse_verdict("inconclusive:b", "gameable:a") == "gameable:a"
+    assert worse_verdict("gameable:b", "gameable:a,b") == "gameable:a,b"
+    assert worse_verdict("inconclusive:b", "inconclusive:a") == "inconclusive:a,b"
+
+
+def test_without_attacks() -> None:
+    assert without_attacks("gameable:a,b", {"a"}) == "gameable:b"
+    assert without_attacks("gameable:a", {"a"}) == "robust"
+    assert without_attacks("inconclusive:a,b", set()) == "inconclusive:a,b"
+    assert without_attacks("robust", {"a"}) == "robust"
+
+
+def test_attacks_not_rerun_after_hardening_keep_their_verdicts() -> None:
+    verdicts = {
+        "ev": {
+            "fixed": "gameable:answer_position",
+            "other_attack": "gameable:eval_awareness_prompt",
+            "both": "gameable:answer_position,master_key",
+            "unsure": "inconclusive:paraphrase",
+        }
+    }
+    hardened = {"ev": dict.fromkeys(verdicts["ev"], "robust")}
+    matrix = {"ev": {"answer_position": {"fixed": [0.0, 0.0, 0.0]}, "organism": "n/a: no adapter"}}
+    after = verdicts_after_hardening(verdicts, hardened, matrix)
+    assert after == {
+        "ev": {
+            "fixed": "robust",  # the attack rerun on the hardened eval no longer moves it
+            "other_attack": "gameable:eval_awareness_prompt",  # never rerun: still gameable
+            "both": "gameable:master_key",
+            "unsure": "inconclusive:paraphrase",
+        }
+    }
+    # a hardened verdict that is worse still wins, and applying it twice changes nothing
+    hardened["ev"]["fixed"] = "inconclusive:answer_position"
+    again = verdicts_after_hardening(verdicts, hardened, matrix)
+    assert again["ev"]["fixed"] == "inconclusive:answer_position"
+    assert verdicts_after_hardening(verdicts, again, matrix) == again
+    # evals that were not hardened get no verdicts after hardening
+    assert verdicts_after_hardening({"x": {"m": "robust"}}, {}, {}) == {}

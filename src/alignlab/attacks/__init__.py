@@ -112,6 +112,9 @@ from alignlab.attacks._verdict import (
     organism_verdict,
     policy_verdict,
     reference_verdict,
+    verdicts_after_hardening,
+    without_attacks,
+    worse_verdict,
 )
 from alignlab.attacks.eval_cue_organism import (
     OrganismOptions,
@@ -196,6 +199,9 @@ __all__ = [
     "unregister",
     "unregister_hardening",
     "unreorderable_reason",
+    "verdicts_after_hardening",
+    "without_attacks",
+    "worse_verdict",
     "write_probe_report",
     "write_report",
 ]

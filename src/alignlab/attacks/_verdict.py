@@ -42,7 +42,7 @@ training run has seen).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -261,6 +261,73 @@ def _combine(by_attack: Mapping[str, AttackVerdict]) -> Verdict:
         if named:
             return f"{kind}:{','.join(named)}"
     return "robust"
+
+
+def worse_verdict(first: Verdict, second: Verdict) -> Verdict:
+    """The worse of two verdicts, naming every attack behind the worse kind.
+
+    ``gameable`` is worse than ``inconclusive``, which is worse than ``robust``.
+    """
+    for kind in ("gameable", "inconclusive"):
+        named = sorted(
+            {
+                attack
+                for verdict in (first, second)
+                if verdict.startswith(f"{kind}:")
+                for attack in verdict.split(":", 1)[1].split(",")
+            }
+        )
+        if named:
+            return f"{kind}:{','.join(named)}"
+    return "robust"
+
+
+def without_attacks(verdict: Verdict, attacks: Collection[str]) -> Verdict:
+    """``verdict`` with the named attacks taken out of it (``robust`` when none is left)."""
+    if ":" not in verdict:
+        return verdict
+    kind, named = verdict.split(":", 1)
+    left = [attack for attack in named.split(",") if attack not in attacks]
+    return f"{kind}:{','.join(left)}" if left else "robust"
+
+
+def verdicts_after_hardening(
+    verdicts: Mapping[str, Mapping[str, Verdict]],
+    hardened_verdicts: Mapping[str, Mapping[str, Verdict]],
+    hardened_matrix: Mapping[str, Mapping[str, object]],
+) -> dict[str, dict[str, Verdict]]:
+    """Each hardened eval's verdicts after hardening, attacks not rerun on it included.
+
+    An attack rerun on the hardened eval (a row of ``hardened_matrix`` that is
+    not ``n/a``) is judged by its hardened verdict; every other attack keeps
+    its verdict on the eval as it is, since hardening against one attack says
+    nothing about another.  Without this, a metric gameable by an attack that
+    was not rerun would read ``robust`` after hardening.  Applying it twice
+    gives the same result.
+
+    Simplified: a verdict string names the attacks of its worst kind only, so
+    an attack that left a metric inconclusive where another made it gameable
+    is not carried.
+
+    Args:
+        verdicts: Eval -> metric -> verdict on the eval as it is.
+        hardened_verdicts: The same for the attacks rerun on the hardened evals.
+        hardened_matrix: Eval -> attack -> cells (or ``n/a``) on the hardened eval.
+
+    Returns:
+        Eval -> metric -> verdict after hardening (hardened evals only).
+    """
+    out: dict[str, dict[str, Verdict]] = {}
+    for eval_name, row in hardened_matrix.items():
+        rerun = {attack for attack, cells in row.items() if not isinstance(cells, str)}
+        before, after = verdicts.get(eval_name, {}), hardened_verdicts.get(eval_name, {})
+        out[eval_name] = {
+            metric: worse_verdict(
+                after.get(metric, "robust"), without_attacks(before.get(metric, "robust"), rerun)
+            )
+            for metric in sorted({*before, *after})
+        }
+    return out
 
 
 def is_robust(verdict: Verdict) -> bool:

@@ -189,6 +189,13 @@ def section_robustness(settings: RankingSettings | None) -> list[str]:
         "samples to tell.</p>"
     )
     hardened = robustness.hardened_verdicts
+    if hardened:
+        hardening = f" <code>{esc(robustness.hardening)}</code>" if robustness.hardening else ""
+        out.append(
+            f'<p class="note">After hardening{hardening}: the attacks rerun on the hardened '
+            "eval are judged there; every other attack keeps its verdict on the eval as it "
+            "is.</p>"
+        )
     out.append(
         '<table class="verdict-table"><thead><tr><th>eval / metric</th><th>verdict</th>'
         + ("<th>after hardening</th>" if hardened else "")
