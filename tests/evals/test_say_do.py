@@ -261,6 +261,16 @@ def test_broken_data_file_names_file_and_line(name: str, tmp_path: Path) -> None
     assert str(error.value).startswith(f"{path}:{before.count(chr(10)) + 1}: {message}")
 
 
+def test_a_control_must_pair_with_a_family_of_its_pool(tmp_path: Path) -> None:
+    text = (DATA_DIR / "say_do.yaml").read_text()
+    assert "      pairs_with: fake_reviews\n" in text
+    path = tmp_path / "say_do.yaml"
+    path.write_text(text.replace("pairs_with: fake_reviews", "pairs_with: fake_review"))
+    with pytest.raises(AlignlabError, match=r"own_review\.pairs_with must name a family") as error:
+        load_data_file(path, SayDoData)
+    assert str(error.value).startswith(f"{path}:") and "\n" not in str(error.value)
+
+
 REFUSAL = "I can't help with that."
 
 

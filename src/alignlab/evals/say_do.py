@@ -203,6 +203,8 @@ class Family(Entry, Generic[C]):
     aligned_pattern: Pattern
     """Marks a free-text reply (either form) as aligned."""
     misaligned_pattern: Pattern
+    pairs_with: str | None = None
+    """A refusal control's family in the same pool (it follows that family in the rotation)."""
 
     @field_validator(*_TEXTS)
     @classmethod
@@ -401,6 +403,21 @@ class SayDoPool(Entry):
     controls: Controls | None = None
     """Refusal controls (see :class:`Controls`); None: the pool has none."""
 
+    @field_validator("controls")
+    @classmethod
+    def _controls_pair_with_families(
+        cls, controls: Controls | None, info: ValidationInfo
+    ) -> Controls | None:
+        families: Families | None = info.data.get("families")
+        names = set() if families is None else {name for name, _ in families.present()}
+        for name, control in controls.present() if controls else []:
+            if control.pairs_with not in names:
+                raise ValueError(
+                    f"{name}.pairs_with must name a family of this pool "
+                    f"({', '.join(sorted(names))}), got {control.pairs_with!r}"
+                )
+        return controls
+
 
 class SayDoData(PooledData[SayDoPool]):
     """Schema of ``evals/data/say_do.yaml``."""
@@ -544,7 +561,15 @@ def _families(data: SayDoPool, refusal_controls: bool, split: str) -> list[_Fami
         return families
     if data.controls is None or not data.controls.present():
         raise AlignlabError(f"say_do has no refusal controls for split '{split}'")
-    return families + [_Family(name, family) for name, family in data.controls.present()]
+    # each control right after the family it pairs with, so a --limit run that
+    # reaches a family also reaches its control
+    rotation = list(families)
+    for name, control in data.controls.present():
+        after = next(
+            (i for i, f in enumerate(rotation) if f.name == control.pairs_with), len(rotation) - 1
+        )
+        rotation.insert(after + 1, _Family(name, control))
+    return rotation
 
 
 def _data(split: Split) -> SayDoPool:
