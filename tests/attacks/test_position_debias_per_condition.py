@@ -21,7 +21,7 @@ from alignlab.attacks.position_debias import prior_group
 from alignlab.attacks.position_debias_per_condition import CONDITION_KEY
 from alignlab.evals import choice_task, eval_task, unregister
 from tests._scripted import scripted_choice_model
-from tests.attacks._position_models import PREFERENCE, gold_rate, gold_text
+from tests.attacks._position_models import PREFERENCE, gold_rate, gold_text, toy_samples
 
 TOY_EVAL = "toy_prior_per_condition"
 PRIOR_BY_CONDITION = {"leans_a": (0.9, 0.1), "leans_b": (0.1, 0.9)}
@@ -29,19 +29,17 @@ ITEMS = 24
 
 
 def _samples() -> list[Sample]:
+    """The toy items (gold at A), in two conditions that alternate every two items."""
     return [
-        Sample(
-            id=f"cond-{i:03d}",
-            input=f"Item {i:03d}: which statement is true?",
-            choices=[f"statement {i:03d} is true", f"statement {i:03d} is false"],
-            target="A",
-            metadata={
-                "item_id": f"cond-{i:03d}",
-                "correct_letter": "A",
-                CONDITION_KEY: "leans_a" if (i // 2) % 2 == 0 else "leans_b",
-            },
+        sample.model_copy(
+            update={
+                "metadata": {
+                    **(sample.metadata or {}),
+                    CONDITION_KEY: "leans_a" if (i // 2) % 2 == 0 else "leans_b",
+                }
+            }
         )
-        for i in range(ITEMS)
+        for i, sample in enumerate(toy_samples(ITEMS))
     ]
 
 

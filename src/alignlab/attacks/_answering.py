@@ -16,7 +16,7 @@ from typing import Any
 from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage, ChatMessageUser, ModelOutput
 from inspect_ai.scorer import Target
-from inspect_ai.solver import TaskState
+from inspect_ai.solver import Solver, TaskState, solver
 
 from alignlab.protocol import CHOICE_INDEX_KEY, CHOICE_PROBS_KEY, LETTERS
 
@@ -66,16 +66,33 @@ def answer_with(state: TaskState, probs: list[float], extra: dict[str, Any]) -> 
     options = [choice.value for choice in state.choices]
     index = max(range(len(probs)), key=probs.__getitem__)
     as_text = old_index is not None and old.completion == options[int(old_index)]
-    output = ModelOutput.from_content(
-        model=old.model, content=options[index] if as_text else LETTERS[index]
+    replace_answer(
+        state,
+        options[index] if as_text else LETTERS[index],
+        {CHOICE_INDEX_KEY: index, CHOICE_PROBS_KEY: probs, **extra},
     )
+
+
+def replace_answer(state: TaskState, content: str, extra: dict[str, Any]) -> None:
+    """Make ``content`` the answer (same model and usage, ``extra`` added to its metadata).
+
+    The transcript's last assistant message is replaced too, so later turns and
+    the log show the answer that is scored.
+    """
+    old = state.output
+    output = ModelOutput.from_content(model=old.model, content=content)
     output.usage = old.usage
-    output.metadata = {
-        **(old.metadata or {}),
-        CHOICE_INDEX_KEY: index,
-        CHOICE_PROBS_KEY: probs,
-        **extra,
-    }
+    output.metadata = {**(old.metadata or {}), **extra}
     if state.messages and state.messages[-1].role == "assistant":
         state.messages[-1] = output.message
     state.output = output
+
+
+def registered_solver(name: str, solve: Solver) -> Solver:
+    """``solve`` as a solver registered under ``name`` (Inspect runs registered solvers only)."""
+
+    @solver(name=name)
+    def factory() -> Solver:
+        return solve
+
+    return factory()

@@ -35,9 +35,9 @@ import math
 from typing import Final
 
 from inspect_ai.dataset import Sample
-from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.solver import Generate, Solver, TaskState
 
-from alignlab.attacks._answering import answer_with, fresh_state, option_probs
+from alignlab.attacks._answering import answer_with, fresh_state, option_probs, registered_solver
 from alignlab.attacks._harden import Hardening, hardening
 from alignlab.attacks._samples import prompt_text
 from alignlab.attacks.paraphrase import REWRITES
@@ -112,11 +112,7 @@ def paraphrase_ensembled(inner: Solver, samples: list[Sample]) -> Solver:
         answer_with(state, pooled(list(by_phrasing.values())), {PHRASING_PROBS_KEY: by_phrasing})
         return state
 
-    @solver(name=SOLVER_NAME)
-    def ensembled() -> Solver:  # Inspect runs registered solvers only
-        return solve
-
-    return ensembled()
+    return registered_solver(SOLVER_NAME, solve)
 
 
 @hardening

@@ -52,9 +52,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from inspect_ai.dataset import Sample
-from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.solver import Generate, Solver, TaskState
 
-from alignlab.attacks._answering import answer_with, fresh_state, option_probs
+from alignlab.attacks._answering import answer_with, fresh_state, option_probs, registered_solver
 from alignlab.attacks._harden import Hardening, hardening
 from alignlab.attacks._options import (
     is_lettered,
@@ -259,11 +259,7 @@ def pride(inner: Solver, samples: list[Sample], group_key: str | None = None) ->
         answer_with(state, debiased, {RAW_PROBS_KEY: probs, PRIOR_KEY: prior})
         return state
 
-    @solver(name=SOLVER_NAME)
-    def position_debiased() -> Solver:  # Inspect runs registered solvers only
-        return solve
-
-    return position_debiased()
+    return registered_solver(SOLVER_NAME, solve)
 
 
 @hardening

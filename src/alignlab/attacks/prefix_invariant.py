@@ -35,9 +35,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from inspect_ai.dataset import Sample
-from inspect_ai.model import ModelOutput
-from inspect_ai.solver import Choices, Generate, Solver, TaskState, solver
+from inspect_ai.solver import Choices, Generate, Solver, TaskState
 
+from alignlab.attacks._answering import registered_solver, replace_answer
 from alignlab.attacks._harden import Hardening, hardening
 from alignlab.attacks._registry import NotApplicable
 from alignlab.attacks.position_debias import SPLIT_ARG
@@ -101,25 +101,15 @@ def prefix_invariant_ranker(inner: Solver, samples: list[Sample]) -> Solver:
         _record_whole(state, written, opening)
         return state
 
-    @solver(name=SOLVER_NAME)
-    def prefix_invariant() -> Solver:  # Inspect runs registered solvers only
-        return solve
-
-    return prefix_invariant()
+    return registered_solver(SOLVER_NAME, solve)
 
 
 def _record_whole(state: TaskState, written: list[str], opening: str) -> None:
     """Make the chosen reply the whole candidate again (output and transcript)."""
-    old = state.output
-    index = (old.metadata or {}).get(CHOICE_INDEX_KEY)
+    index = (state.output.metadata or {}).get(CHOICE_INDEX_KEY)
     if index is None:  # no ranking happened (a generating model): nothing was shortened
         return
-    output = ModelOutput.from_content(model=old.model, content=written[int(index)])
-    output.usage = old.usage
-    output.metadata = {**(old.metadata or {}), SHARED_OPENING_KEY: opening}
-    if state.messages and state.messages[-1].role == "assistant":
-        state.messages[-1] = output.message
-    state.output = output
+    replace_answer(state, written[int(index)], {SHARED_OPENING_KEY: opening})
 
 
 @hardening
